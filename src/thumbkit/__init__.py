@@ -1,0 +1,25 @@
+"""thumbkit: thumbnails for Django with batched metadata, safe generation and any storage."""
+
+from __future__ import annotations
+
+from .api import (
+    adelete,
+    aget_thumbnail,
+    aprefetch_thumbnails,
+    delete,
+    get_thumbnail,
+    prefetch_thumbnails,
+)
+from .spec import Spec
+from .thumbnail import Thumbnail
+
+__all__ = [
+    "Spec",
+    "Thumbnail",
+    "adelete",
+    "aget_thumbnail",
+    "aprefetch_thumbnails",
+    "delete",
+    "get_thumbnail",
+    "prefetch_thumbnails",
+]

@@ -1,0 +1,254 @@
+"""The default engine, on Pillow.
+
+Order matters for speed and correctness: open (header only) -> check LIMITS -> JPEG
+``draft()`` at the smallest DCT scale that still covers every requested size (it must come
+before EXIF transposing, which loads pixels) -> load -> EXIF transpose -> normalise the mode
+-> per spec: resize (only the crop box) -> smart crop -> padding -> encode.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from .. import limits
+from ..conf import Settings
+from ..exceptions import GenerationError, SourceTooLarge, SourceUnreadable
+from ..geometry import Plan, plan
+from ..spec import Spec
+from . import Rendered
+from .smartcrop import entropy_box
+
+LANCZOS = Image.Resampling.LANCZOS
+ORIENTATION_TAG = 0x0112
+SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
+WEB_FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "GIF": "GIF", "WEBP": "WEBP"}
+WEB_FORMATS["AVIF"] = "AVIF"
+# Errors Pillow raises on bad input (per its own fuzzing contract).
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, NotImplementedError, OverflowError, EOFError)
+
+
+def _jpeg(img: Image.Image, spec: Spec, s: Settings, icc: bytes | None) -> dict[str, Any]:
+    progressive = s.progressive if spec.progressive is None else spec.progressive
+    options = {"quality": spec.quality or s.quality, "optimize": True, "progressive": progressive}
+    return {**options, "icc_profile": icc} if icc else options
+
+
+def _png(img: Image.Image, spec: Spec, s: Settings, icc: bytes | None) -> dict[str, Any]:
+    return {"compress_level": 6, "icc_profile": icc} if icc else {"compress_level": 6}
+
+
+def _webp(img: Image.Image, spec: Spec, s: Settings, icc: bytes | None) -> dict[str, Any]:
+    options = {"quality": spec.quality or s.quality, "method": 4}
+    return {**options, "icc_profile": icc} if icc else options
+
+
+def _avif(img: Image.Image, spec: Spec, s: Settings, icc: bytes | None) -> dict[str, Any]:
+    options = {"quality": spec.quality or s.quality, "speed": s.avif_speed}
+    return {**options, "icc_profile": icc} if icc else options
+
+
+def _gif(img: Image.Image, spec: Spec, s: Settings, icc: bytes | None) -> dict[str, Any]:
+    return {}
+
+
+SaveOptions = Callable[[Image.Image, Spec, Settings, "bytes | None"], dict[str, Any]]
+
+# Per output format: the modes it can hold, and its save options.
+FORMATS: dict[str, tuple[frozenset[str], SaveOptions]] = {
+    "JPEG": (frozenset({"RGB", "L"}), _jpeg),
+    "PNG": (frozenset({"RGB", "RGBA", "L", "LA"}), _png),
+    "WEBP": (frozenset({"RGB", "RGBA"}), _webp),
+    "AVIF": (frozenset({"RGB", "RGBA"}), _avif),
+    "GIF": (frozenset({"RGB", "RGBA", "L", "LA"}), _gif),
+}
+
+
+class PillowEngine:
+    def render(self, data: bytes, specs: Sequence[Spec], settings: Settings) -> list[Rendered]:
+        lim = settings.limits
+        limits.check_bytes(len(data), lim)
+        with _open(data, lim.formats) as image:
+            source_format = str(image.format)
+            orientation = _orientation(image)
+            plans = [plan(spec, _oriented(image.size, orientation)) for spec in specs]
+            for spec, p in zip(specs, plans, strict=True):
+                limits.check_output(p, spec, lim)
+            _draft(image, plans, orientation)
+            limits.check_source(image.size, getattr(image, "n_frames", 1), lim)
+            pixels = _decode(image)
+            pairs = zip(specs, plans, strict=True)
+            return [_render_one(pixels, spec, p, source_format, settings) for spec, p in pairs]
+
+
+def _open(data: bytes, formats: tuple[str, ...]) -> Image.Image:
+    try:
+        return Image.open(io.BytesIO(data), formats=list(formats))
+    except Image.DecompressionBombError as exc:
+        raise SourceTooLarge(f"The source is a decompression bomb: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise SourceUnreadable(
+            f"The source is not an image in an allowed format ({', '.join(formats)})."
+        ) from exc
+    except DECODE_ERRORS as exc:
+        raise SourceUnreadable(f"The source cannot be read: {exc}") from exc
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        value = image.getexif().get(ORIENTATION_TAG, 1)
+    except DECODE_ERRORS:
+        return 1  # broken EXIF is common; treat it as "no orientation"
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _oriented(size: tuple[int, int], orientation: int) -> tuple[int, int]:
+    return (size[1], size[0]) if orientation in SWAPPING_ORIENTATIONS else size
+
+
+def _draft(image: Image.Image, plans: Sequence[Plan], orientation: int) -> None:
+    if image.format not in ("JPEG", "MPO"):
+        return
+    width = max(p.scaled[0] for p in plans)
+    height = max(p.scaled[1] for p in plans)
+    # draft() picks the smallest DCT scale whose result still covers the requested size.
+    image.draft(None, _oriented((width, height), orientation))
+
+
+def _decode(image: Image.Image) -> Image.Image:
+    try:
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        return _normalise(image)
+    except MemoryError as exc:
+        raise SourceTooLarge("The source does not fit in memory.") from exc
+    except DECODE_ERRORS as exc:
+        raise SourceUnreadable(f"The source cannot be decoded: {exc}") from exc
+
+
+def _normalise(image: Image.Image) -> Image.Image:
+    """Bring any source mode to RGB, RGBA, L or LA (8 bits a channel)."""
+    mode = image.mode
+    transparent = "transparency" in image.info
+    if mode in ("RGB", "RGBA", "L", "LA"):
+        if transparent and mode in ("RGB", "L"):
+            return image.convert(mode + "A" if mode == "L" else "RGBA")
+        return image
+    if mode == "CMYK":
+        return _cmyk_to_rgb(image)
+    if mode.startswith("I;16") or mode == "I":
+        # 16-bit grey: scale to 8 bits instead of clipping everything above 255 to white.
+        wide = image if mode == "I" else image.convert("I")
+        return wide.point(lambda v: v * (1 / 256)).convert("L")
+    if mode in ("P", "PA"):
+        return image.convert("RGBA" if transparent or mode == "PA" else "RGB")
+    if mode in ("1", "F"):
+        return image.convert("L")
+    if mode == "La":
+        return image.convert("LA")
+    return image.convert("RGBA" if "A" in mode or transparent else "RGB")
+
+
+def _cmyk_to_rgb(image: Image.Image) -> Image.Image:
+    icc = image.info.get("icc_profile")
+    if icc:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            srgb = ImageCms.createProfile("sRGB")
+            converted = ImageCms.profileToProfile(image, source, srgb, outputMode="RGB")
+            if converted is not None:
+                converted.info.pop("icc_profile", None)
+                return converted
+        except (ImageCms.PyCMSError, OSError):
+            pass  # a broken profile: fall back to the plain conversion
+    rgb = image.convert("RGB")
+    rgb.info.pop("icc_profile", None)  # a CMYK profile must not describe RGB pixels
+    return rgb
+
+
+def _render_one(
+    image: Image.Image, spec: Spec, p: Plan, source_format: str, settings: Settings
+) -> Rendered:
+    icc = image.info.get("icc_profile")
+    if spec.colorspace == "GRAY" and image.mode not in ("L", "LA"):
+        image = image.convert("LA" if image.mode == "RGBA" else "L")
+        icc = None
+    image = _resize(image, p)
+    if p.smart:
+        image = image.crop(entropy_box(image, p.cropped))
+    if p.canvas is not None:
+        image = _pad(image, p.canvas, spec.padding_color)
+    fmt = spec.format or _default_format(source_format, image.mode)
+    return _encode(image, spec, fmt, icc, settings)
+
+
+def _resize(image: Image.Image, p: Plan) -> Image.Image:
+    """Resize to the planned size, resampling only the crop box when there is one."""
+    fx = image.width / p.scaled[0]
+    fy = image.height / p.scaled[1]
+    if p.crop is None:
+        box = (0.0, 0.0, float(image.width), float(image.height))
+        size = p.scaled
+    else:
+        left, top, right, bottom = p.crop
+        box = (left * fx, top * fy, right * fx, bottom * fy)
+        size = p.cropped
+    if size == image.size and box == (0, 0, image.width, image.height):
+        return image
+    return image.resize(size, LANCZOS, box=box, reducing_gap=3.0)
+
+
+def _pad(image: Image.Image, canvas: tuple[int, int], color: str) -> Image.Image:
+    background = Image.new(image.mode, canvas, color)
+    left = int((canvas[0] - image.width) / 2)
+    top = int((canvas[1] - image.height) / 2)
+    background.paste(image, (left, top))
+    return background
+
+
+def _default_format(source_format: str, mode: str) -> str:
+    if source_format in WEB_FORMATS:
+        return WEB_FORMATS[source_format]
+    return "PNG" if mode in ("RGBA", "LA") else "JPEG"
+
+
+def _encode(
+    image: Image.Image, spec: Spec, fmt: str, icc: bytes | None, settings: Settings
+) -> Rendered:
+    modes, options = FORMATS[fmt]
+    before = image.mode
+    image = _fit_mode(image, modes, spec)
+    if _color_model(image.mode) != _color_model(before):
+        icc = None  # a grey profile cannot describe RGB pixels, and the reverse
+    buffer = io.BytesIO()
+    try:
+        image.save(buffer, fmt, **options(image, spec, settings, icc))
+    except (OSError, ValueError) as exc:
+        raise GenerationError(f"Encoding {fmt} failed: {exc}") from exc
+    return Rendered(buffer.getvalue(), image.width, image.height, fmt)
+
+
+def _fit_mode(image: Image.Image, modes: frozenset[str], spec: Spec) -> Image.Image:
+    if image.mode in modes:
+        return image
+    if image.mode in ("RGBA", "LA"):
+        if image.mode[:-1] in modes:
+            return _flatten(image, spec.background or "#ffffff")
+        return image.convert("RGBA")
+    return image.convert("RGB")
+
+
+def _flatten(image: Image.Image, color: str) -> Image.Image:
+    """Composite transparency onto a solid colour (white unless the spec says otherwise)."""
+    base_mode = image.mode[:-1]
+    background = Image.new(base_mode, image.size, color)
+    background.paste(image, mask=image.getchannel("A"))
+    background.info = dict(image.info)
+    return background
+
+
+def _color_model(mode: str) -> str:
+    return "grey" if mode in ("L", "LA") else "rgb"

@@ -1,0 +1,86 @@
+"""The one exception hierarchy of thumbkit.
+
+Every error thumbkit raises on purpose derives from :class:`ThumbkitError`; errors from
+Pillow, pyvips, storages and redis-py are caught at the boundary and re-raised as one of
+these, with the original kept as ``__cause__``::
+
+    ThumbkitError
+    ├── ConfigurationError      (also django.core.exceptions.ImproperlyConfigured)
+    ├── InvalidSpec             (also ValueError): a programming error, never degraded
+    │   └── OutputTooLarge      the requested output breaks LIMITS
+    ├── SourceError             the source is the problem; templates degrade on these
+    │   ├── SourceMissing       no file, empty field, storage says it is not there
+    │   ├── SourceUnreadable    truncated, empty, not an image, format not allowed
+    │   └── SourceTooLarge      pixels, frames or bytes above LIMITS (checked from the header)
+    ├── GenerationError         encoding or writing failed
+    │   └── StorageError        the storage refused a read or write
+    ├── StoreError              the metadata store failed or timed out
+    └── LockTimeout             another process held the generation lock too long
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+
+__all__ = [
+    "ConfigurationError",
+    "GenerationError",
+    "InvalidSpec",
+    "LockTimeout",
+    "OutputTooLarge",
+    "SourceError",
+    "SourceMissing",
+    "SourceTooLarge",
+    "SourceUnreadable",
+    "StorageError",
+    "StoreError",
+    "ThumbkitError",
+]
+
+
+class ThumbkitError(Exception):
+    """Base class of every error thumbkit raises."""
+
+
+class ConfigurationError(ThumbkitError, ImproperlyConfigured):
+    """THUMBKIT settings, a store or an engine are misconfigured."""
+
+
+class InvalidSpec(ThumbkitError, ValueError):
+    """A geometry string, named spec or option is not valid."""
+
+
+class OutputTooLarge(InvalidSpec):
+    """The requested output is larger than LIMITS allows."""
+
+
+class SourceError(ThumbkitError):
+    """The source image cannot be used. Templates render their fallback for these."""
+
+
+class SourceMissing(SourceError):
+    """The source does not exist (empty field, deleted file)."""
+
+
+class SourceUnreadable(SourceError):
+    """The source is not a decodable image of an allowed format."""
+
+
+class SourceTooLarge(SourceError):
+    """The source is above a LIMITS cap (pixels, frames or bytes)."""
+
+
+class GenerationError(ThumbkitError):
+    """Encoding or storing a thumbnail failed."""
+
+
+class StorageError(GenerationError):
+    """The storage failed to read or write a file."""
+
+
+class StoreError(ThumbkitError):
+    """The metadata store failed or timed out."""
+
+
+class LockTimeout(ThumbkitError):
+    """Waited too long for another process to finish generating a thumbnail."""

@@ -1,0 +1,55 @@
+"""Keys and names: pure functions of (source identity, canonical spec) and a scheme version.
+
+The key scheme is versioned so a future change never silently orphans every thumbnail
+(sorl-thumbnail #805): ``KEY_VERSION`` is part of every key, and a golden test pins the output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import re
+import unicodedata
+from collections.abc import Callable
+
+from .source import Source
+from .spec import Spec
+
+KEY_VERSION = "1"
+STEM_MAX = 40
+EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "AVIF": "avif", "GIF": "gif"}
+
+Namer = Callable[[Source, Spec, str, str, str], str]
+
+_UNSAFE = re.compile(r"[^a-z0-9_-]+")
+
+
+def source_key(source: Source) -> str:
+    """The key of a source: the index every store keeps its thumbnails under."""
+    return _digest(f"thumbkit-source:{KEY_VERSION}\0{source.identity}")
+
+
+def thumbnail_key(source: Source, spec: Spec) -> str:
+    return _digest(f"thumbkit:{KEY_VERSION}\0{source.identity}\0{spec.canonical}")
+
+
+def default_name(source: Source, spec: Spec, key: str, fmt: str, prefix: str) -> str:
+    """``<prefix>/<k0k1>/<k2k3>/<stem>-<key[:16]>.<ext>``: readable, bounded, storage-safe."""
+    return f"{prefix}/{key[:2]}/{key[2:4]}/{safe_stem(source.name)}-{key[:16]}.{extension(fmt)}"
+
+
+def extension(fmt: str) -> str:
+    return EXTENSIONS[fmt]
+
+
+def safe_stem(name: str) -> str:
+    """The source file's stem reduced to ``[a-z0-9_-]``, at most STEM_MAX characters."""
+    stem = posixpath.splitext(posixpath.basename(name.replace("\\", "/")))[0]
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    cleaned = _UNSAFE.sub("-", ascii_stem.lower()).strip("-_")
+    return cleaned[:STEM_MAX].rstrip("-_") or "image"
+
+
+def _digest(text: str) -> str:
+    # 128 bits: collisions are out of reach and names stay short.
+    return hashlib.sha256(text.encode()).hexdigest()[:32]

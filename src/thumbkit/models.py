@@ -1,0 +1,37 @@
+"""Tables of the ``db`` metadata store."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class ThumbnailRecord(models.Model):
+    """One generated thumbnail: where it is and how big it is."""
+
+    key = models.CharField(max_length=64, primary_key=True)
+    source_key = models.CharField(max_length=64, db_index=True)
+    source_name = models.CharField(max_length=1024)
+    spec = models.TextField()
+    name = models.CharField(max_length=1024)
+    storage_alias = models.CharField(max_length=100)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    format = models.CharField(max_length=8)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "thumbnail record"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GenerationLock(models.Model):
+    """A generation lock on databases without session-level advisory locks."""
+
+    key = models.CharField(max_length=64, primary_key=True)
+    token = models.CharField(max_length=32)
+    expires = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.key

@@ -1,0 +1,153 @@
+"""Sources: where an image comes from, and the identity its thumbnails are keyed by.
+
+A source is a name on a storage. Its identity is ``"<storage id>:<name>"`` where the storage
+id is the ``STORAGES`` alias when the storage is one of them (stable across processes and
+releases), or the storage's class path and constructor arguments otherwise. A ``version``
+string, when given, is part of the identity so a replaced file gets new thumbnails.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.files import File
+from django.core.files.storage import Storage, default_storage, storages
+from django.db.models.fields.files import FieldFile
+from django.utils.functional import LazyObject, empty
+
+from .exceptions import SourceMissing
+
+_storage_ids: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class Source:
+    """A source image: a name on a storage, plus an optional version."""
+
+    name: str
+    storage: Storage = field(compare=False, repr=False)
+    storage_id: str
+    version: str = ""
+    # The object the source came from (a FieldFile or File); thumbnails resolved for it are
+    # memoised on it, so a template that asks twice pays once. Not part of the identity.
+    origin: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def identity(self) -> str:
+        base = f"{self.storage_id}:{self.name}"
+        return f"{base}@{self.version}" if self.version else base
+
+    def read(self) -> bytes:
+        """Read the whole source once. Missing files raise :class:`SourceMissing`."""
+        if self.origin is not None and _is_unsaved_file(self.origin):
+            return _read_file(self.origin)
+        try:
+            with self.storage.open(self.name, "rb") as handle:
+                data: bytes = handle.read()
+        except (FileNotFoundError, IsADirectoryError) as exc:
+            raise SourceMissing(f"Source {self.name!r} does not exist on its storage.") from exc
+        except OSError as exc:
+            if _looks_missing(exc):
+                raise SourceMissing(f"Source {self.name!r} does not exist on its storage.") from exc
+            raise
+        return data
+
+    def memo(self) -> dict[str, Any] | None:
+        """The per-object memo of resolved thumbnails, or None for bare names."""
+        if self.origin is None:
+            return None
+        memo: dict[str, Any] | None = getattr(self.origin, "_thumbkit_memo", None)
+        if memo is None:
+            memo = {}
+            try:
+                self.origin._thumbkit_memo = memo
+            except AttributeError:
+                return None
+        return memo
+
+
+def storage_id(storage: Storage) -> str:
+    """The stable id of a storage: its STORAGES alias, or its class and arguments."""
+    target = _unwrap(storage)
+    try:
+        return _storage_ids[target]
+    except (KeyError, TypeError):
+        pass
+    found = _alias_of(target) or _describe(target)
+    try:
+        _storage_ids[target] = found
+    except TypeError:
+        pass
+    return found
+
+
+def resolve_storage(alias: str) -> Storage:
+    return storages[alias]
+
+
+def coerce(source: Any, storage: Storage | None = None, version: str = "") -> Source:
+    """Turn a FieldFile, a Django File, a Source or a storage name into a Source."""
+    if isinstance(source, Source):
+        return source
+    if isinstance(source, FieldFile):
+        if not source.name:
+            raise SourceMissing("The file field is empty.")
+        version = version or getattr(source, "thumbkit_version", "") or ""
+        return Source(source.name, source.storage, storage_id(source.storage), version, source)
+    if isinstance(source, File):
+        if not source.name:
+            raise SourceMissing("The file has no name.")
+        store = storage or default_storage
+        return Source(str(source.name), store, storage_id(store), version, source)
+    if isinstance(source, str):
+        if not source:
+            raise SourceMissing("The source name is empty.")
+        store = storage or default_storage
+        return Source(source, store, storage_id(store), version)
+    if source is None or source == "":
+        raise SourceMissing("No source given.")
+    raise TypeError(f"Cannot use {type(source).__name__} as a thumbnail source.")
+
+
+def _unwrap(storage: Any) -> Any:
+    # default_storage is a LazyObject; key the instance it wraps.
+    if isinstance(storage, LazyObject):
+        if storage._wrapped is empty:
+            storage._setup()
+        return storage._wrapped
+    return storage
+
+
+def _alias_of(storage: Any) -> str | None:
+    for alias in storages.backends:
+        if storages[alias] is storage:
+            return str(alias)
+    return None
+
+
+def _describe(storage: Any) -> str:
+    cls = type(storage)
+    parts = [f"{cls.__module__}.{cls.__qualname__}"]
+    if hasattr(storage, "deconstruct"):
+        _path, args, kwargs = storage.deconstruct()
+        parts.extend(repr(a) for a in args)
+        parts.extend(f"{k}={kwargs[k]!r}" for k in sorted(kwargs))
+    return "|".join(parts)
+
+
+def _is_unsaved_file(obj: Any) -> bool:
+    # A plain Django File (an upload, a ContentFile) carries its own bytes.
+    return isinstance(obj, File) and not isinstance(obj, FieldFile)
+
+
+def _read_file(obj: File) -> bytes:  # type: ignore[type-arg]
+    obj.seek(0)
+    data = obj.read()
+    obj.seek(0)
+    return data if isinstance(data, bytes) else data.encode()
+
+
+def _looks_missing(exc: OSError) -> bool:
+    return "NoSuchKey" in str(exc) or "Not Found" in str(exc) or "404" in str(exc)

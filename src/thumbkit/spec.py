@@ -1,0 +1,279 @@
+"""Specs: what to make from a source, parsed and validated once, with one canonical text form.
+
+Grammar (sorl-thumbnail's geometry, plus options)::
+
+    spec      := NAME | geometry (" " option)*
+    geometry  := W "x" H | W | "x" H            (positive integers)
+    option    := key "=" value | flag           (flag: "crop" = crop=center, "upscale", ...)
+
+Options: crop (center, top, bottom, left, right, "X Y" with X/Y in %, px or keywords, smart,
+noop), upscale, quality (1-100), format (JPEG, PNG, WEBP, AVIF, GIF), progressive, padding,
+padding_color (#rgb/#rrggbb), background (#rgb/#rrggbb, for flattening transparency),
+colorspace (RGB, GRAY). Keyword options given to ``get_thumbnail`` use the same names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .exceptions import InvalidSpec
+
+GRAMMAR = (
+    'a named spec from THUMBKIT["SPECS"] or a geometry "WxH", "W" or "xH" followed by '
+    "options key=value (crop, upscale, quality, format, progressive, padding, "
+    "padding_color, background, colorspace)"
+)
+
+FORMATS = ("JPEG", "PNG", "WEBP", "AVIF", "GIF")
+FORMAT_ALIASES = {"JPG": "JPEG"}
+COLORSPACES = ("RGB", "GRAY")
+FLAGS = {"crop": "center", "upscale": True, "progressive": True, "padding": True}
+
+_GEOMETRY = re.compile(r"^(?P<w>\d+)?(?:x(?P<h>\d+))?$")
+_OFFSET = re.compile(r"^(?P<value>\d+)(?P<unit>%|px)$")
+_COLOR = re.compile(r"^#?(?P<hex>[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+_X_WORDS = {"left": "0%", "center": "50%", "right": "100%"}
+_Y_WORDS = {"top": "0%", "center": "50%", "bottom": "100%"}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", "none"}
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated spec. Build one with :func:`parse`; compare and hash by value."""
+
+    width: int | None
+    height: int | None
+    crop: str | None = None  # "50%,50%", "10px,0%", "smart"; None: fit inside
+    upscale: bool = False
+    quality: int | None = None
+    format: str | None = None  # None: keep the source's format when web-safe
+    progressive: bool | None = None
+    padding: bool = False
+    padding_color: str = "#ffffff"
+    background: str | None = None
+    colorspace: str | None = None
+
+    @property
+    def geometry(self) -> str:
+        if self.height is None:
+            return str(self.width)
+        if self.width is None:
+            return f"x{self.height}"
+        return f"{self.width}x{self.height}"
+
+    @property
+    def canonical(self) -> str:
+        """The one text form of this spec: equal specs give equal text, and equal keys."""
+        parts = [self.geometry]
+        for key, value in sorted(self._options().items()):
+            parts.append(f"{key}={value}")
+        return " ".join(parts)
+
+    def _options(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        if self.crop is not None:
+            out["crop"] = self.crop
+        if self.upscale:
+            out["upscale"] = "true"
+        if self.quality is not None:
+            out["quality"] = str(self.quality)
+        if self.format is not None:
+            out["format"] = self.format.lower()
+        if self.progressive is not None:
+            out["progressive"] = str(self.progressive).lower()
+        if self.padding:
+            out["padding"] = "true"
+            out["padding_color"] = self.padding_color
+        if self.background is not None:
+            out["background"] = self.background
+        if self.colorspace is not None:
+            out["colorspace"] = self.colorspace.lower()
+        return out
+
+    def crop_offsets(self) -> tuple[str, str] | None:
+        """The crop as (x, y) offsets like ("50%", "10px"), or None for no/smart crop."""
+        if self.crop is None or self.crop == "smart":
+            return None
+        x, y = self.crop.split(",")
+        return x, y
+
+    def __str__(self) -> str:
+        return self.canonical
+
+
+def parse(spec: str | Spec, **options: Any) -> Spec:
+    """Parse a geometry string or named spec, with keyword options on top.
+
+    Raises :class:`InvalidSpec` naming the grammar for anything that does not parse.
+    """
+    if isinstance(spec, Spec):
+        return _apply(spec, options, spec.canonical) if options else spec
+    if not isinstance(spec, str) or not spec.strip():
+        raise InvalidSpec(f"Invalid spec {spec!r}: expected {GRAMMAR}.")
+    text = spec.strip()
+    base = _named(text)
+    if base is None:
+        head, *tokens = text.split()
+        base = Spec(*_geometry(head, text))
+        base = _apply(base, _tokens(tokens, text), text)
+    return _apply(base, options, text) if options else base
+
+
+def _named(name: str) -> Spec | None:
+    from .conf import get_settings
+
+    specs = get_settings().specs
+    if name not in specs:
+        return None
+    value = specs[name]
+    if isinstance(value, str):
+        if value in specs:
+            raise InvalidSpec(f"Named spec {name!r} refers to another name {value!r}.")
+        return parse(value)
+    if isinstance(value, Mapping):
+        options = dict(value)
+        size = options.pop("size", None)
+        if not isinstance(size, str):
+            raise InvalidSpec(f"Named spec {name!r} needs a 'size' geometry string.")
+        return parse(size, **options)
+    raise InvalidSpec(f"Named spec {name!r} must be a string or a dict, not {value!r}.")
+
+
+def _geometry(head: str, text: str) -> tuple[int | None, int | None]:
+    match = _GEOMETRY.match(head)
+    if not match or not (match["w"] or match["h"]):
+        raise InvalidSpec(f"Invalid spec {text!r}: expected {GRAMMAR}.")
+    width = int(match["w"]) if match["w"] else None
+    height = int(match["h"]) if match["h"] else None
+    if width == 0 or height == 0:
+        raise InvalidSpec(f"Invalid spec {text!r}: width and height must be positive.")
+    return width, height
+
+
+def _tokens(tokens: list[str], text: str) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for token in tokens:
+        key, sep, value = token.partition("=")
+        if not sep:
+            if key not in FLAGS:
+                raise InvalidSpec(f"Invalid spec {text!r}: unknown flag {key!r}; expected {GRAMMAR}.")
+            options[key] = FLAGS[key]
+        else:
+            # Commas stand for the space of two-part crops inside a spec string.
+            options[key] = value.replace(",", " ") if key == "crop" else value
+    return options
+
+
+def _apply(base: Spec, options: Mapping[str, Any], text: str) -> Spec:
+    changes: dict[str, Any] = {}
+    for key, value in options.items():
+        cleaner = _CLEANERS.get(key)
+        if cleaner is None:
+            raise InvalidSpec(f"Invalid spec {text!r}: unknown option {key!r}; expected {GRAMMAR}.")
+        try:
+            changes[key] = cleaner(value)
+        except (TypeError, ValueError) as exc:
+            raise InvalidSpec(f"Invalid spec {text!r}: option {key}={value!r}: {exc}") from None
+    return replace(base, **changes)
+
+
+def _clean_crop(value: Any) -> str | None:
+    if value is None or value is False or value in ("", "noop"):
+        return None
+    if value is True:
+        value = "center"
+    text = str(value).strip().lower().replace(",", " ")
+    if text == "smart":
+        return "smart"
+    parts = text.split()
+    if len(parts) == 1:
+        word = parts[0]
+        if word in _X_WORDS:
+            x, y = _X_WORDS[word], "50%"
+        elif word in _Y_WORDS:
+            x, y = "50%", _Y_WORDS[word]
+        else:
+            x = y = word
+    elif len(parts) == 2:
+        x = _X_WORDS.get(parts[0], parts[0])
+        y = _Y_WORDS.get(parts[1], parts[1])
+    else:
+        raise ValueError("crop takes one or two offsets")
+    for offset in (x, y):
+        if not _OFFSET.match(offset):
+            raise ValueError('crop offsets are keywords, "N%" or "Npx"')
+    return f"{x},{y}"
+
+
+def _clean_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _clean_quality(value: Any) -> int | None:
+    if value is None:
+        return None
+    quality = int(value)
+    if not 1 <= quality <= 100:
+        raise ValueError("quality must be between 1 and 100")
+    return quality
+
+
+def _clean_format(value: Any) -> str | None:
+    if value is None:
+        return None
+    name = str(value).strip().upper()
+    name = FORMAT_ALIASES.get(name, name)
+    if name not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}")
+    return name
+
+
+def clean_color(value: Any) -> str:
+    match = _COLOR.match(str(value).strip())
+    if not match:
+        raise ValueError("colors are #rgb or #rrggbb")
+    digits = match["hex"].lower()
+    if len(digits) == 3:
+        digits = "".join(d * 2 for d in digits)
+    return f"#{digits}"
+
+
+def _clean_optional_color(value: Any) -> str | None:
+    return None if value is None else clean_color(value)
+
+
+def _clean_colorspace(value: Any) -> str | None:
+    if value is None:
+        return None
+    name = str(value).strip().upper()
+    if name not in COLORSPACES:
+        raise ValueError("colorspace must be RGB or GRAY")
+    return name
+
+
+def _clean_progressive(value: Any) -> bool | None:
+    return None if value is None else _clean_bool(value)
+
+
+_CLEANERS: dict[str, Any] = {
+    "crop": _clean_crop,
+    "upscale": _clean_bool,
+    "quality": _clean_quality,
+    "format": _clean_format,
+    "progressive": _clean_progressive,
+    "padding": _clean_bool,
+    "padding_color": clean_color,
+    "background": _clean_optional_color,
+    "colorspace": _clean_colorspace,
+}

@@ -1,0 +1,120 @@
+"""The ``redis`` store: records in Redis through redis-py (``pip install django-thumbkit[redis]``).
+
+Batch reads are one ``MGET``; writes are one pipeline of ``SET`` + ``SADD`` (the per-source
+index is a Redis set). Locks are ``SET NX PX`` released by a compare-and-delete script. No
+``KEYS``: maintenance walks records with ``SCAN``. Every call has a socket timeout.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+from ..exceptions import ConfigurationError, StoreError
+from ..thumbnail import Thumbnail
+
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+class RedisStore:
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        prefix: str = "thumbkit:",
+        socket_timeout: float = 1.0,
+        connect_timeout: float = 1.0,
+        **options: Any,
+    ) -> None:
+        try:
+            import redis
+        except ImportError as exc:
+            raise ConfigurationError(
+                "The redis store needs redis-py: pip install 'django-thumbkit[redis]'."
+            ) from exc
+        self._errors: tuple[type[BaseException], ...] = (redis.RedisError,)
+        self.prefix = prefix
+        self.client = redis.Redis.from_url(
+            url, socket_timeout=socket_timeout, socket_connect_timeout=connect_timeout, **options
+        )
+        self._release = self.client.register_script(_RELEASE)
+
+    def _record(self, key: str) -> str:
+        return f"{self.prefix}r:{key}"
+
+    def _index(self, source_key: str) -> str:
+        return f"{self.prefix}s:{source_key}"
+
+    @contextmanager
+    def _mapped(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except self._errors as exc:
+            raise StoreError(f"{action} in Redis failed: {exc}") from exc
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, Thumbnail]:
+        if not keys:
+            return {}
+        with self._mapped("Reading thumbnail records"):
+            values = self.client.mget([self._record(k) for k in keys])
+        return {k: Thumbnail.from_json(v) for k, v in zip(keys, values, strict=True) if v}
+
+    def set_many(self, thumbnails: Sequence[Thumbnail]) -> None:
+        if not thumbnails:
+            return
+        with self._mapped("Writing thumbnail records"):
+            pipe = self.client.pipeline(transaction=False)
+            for t in thumbnails:
+                pipe.set(self._record(t.key), t.to_json())
+                pipe.sadd(self._index(t.source_key), t.key)
+            pipe.execute()
+
+    def delete_many(self, keys: Iterable[str]) -> None:
+        keys = list(keys)
+        if not keys:
+            return
+        records = self.get_many(keys)
+        with self._mapped("Deleting thumbnail records"):
+            pipe = self.client.pipeline(transaction=False)
+            pipe.delete(*[self._record(k) for k in keys])
+            for t in records.values():
+                pipe.srem(self._index(t.source_key), t.key)
+            pipe.execute()
+
+    def source_keys(self, source_key: str) -> list[str]:
+        with self._mapped("Reading the source index"):
+            members = self.client.smembers(self._index(source_key))
+        return sorted(m.decode() if isinstance(m, bytes) else m for m in members)
+
+    def iter_all(self) -> Iterator[Thumbnail]:
+        with self._mapped("Scanning thumbnail records"):
+            batch: list[Any] = []
+            for name in self.client.scan_iter(match=f"{self.prefix}r:*", count=1000):
+                batch.append(name)
+                if len(batch) >= 1000:
+                    yield from self._load(batch)
+                    batch = []
+            yield from self._load(batch)
+
+    def _load(self, names: list[Any]) -> Iterator[Thumbnail]:
+        if names:
+            yield from (Thumbnail.from_json(v) for v in self.client.mget(names) if v)
+
+    def lock(self, key: str, timeout: float) -> AbstractContextManager[bool]:
+        return self._lock(f"{self.prefix}l:{key}", timeout)
+
+    @contextmanager
+    def _lock(self, name: str, timeout: float) -> Iterator[bool]:
+        token = secrets.token_hex(16)
+        with self._mapped("Taking a generation lock"):
+            won = bool(self.client.set(name, token, nx=True, px=max(1, int(timeout * 1000))))
+        try:
+            yield won
+        finally:
+            if won:
+                with self._mapped("Releasing a generation lock"):
+                    self._release(keys=[name], args=[token])

@@ -1,0 +1,70 @@
+"""The thumbnail record: what the store keeps, and what templates and callers get back.
+
+A :class:`Thumbnail` carries everything a page needs (name, width, height, format); its
+``url`` is computed by the storage from the name, never fetched or checked.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from functools import cached_property
+from typing import Any
+
+from django.core.files.storage import Storage, storages
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    key: str
+    name: str
+    width: int
+    height: int
+    format: str
+    storage_alias: str
+    source_key: str
+    spec: str
+    source_name: str
+
+    @cached_property
+    def storage(self) -> Storage:
+        return storages[self.storage_alias]
+
+    @cached_property
+    def url(self) -> str:
+        return str(self.storage.url(self.name))
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.width, self.height
+
+    @property
+    def ratio(self) -> float:
+        return self.width / self.height
+
+    @property
+    def is_portrait(self) -> bool:
+        return self.height > self.width
+
+    def __str__(self) -> str:
+        return self.url
+
+    def __bool__(self) -> bool:
+        return True
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Thumbnail:
+        return cls(**{name: data[name] for name in _FIELDS})
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Thumbnail:
+        return cls.from_dict(json.loads(text))
+
+
+_FIELDS = tuple(Thumbnail.__dataclass_fields__)

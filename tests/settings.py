@@ -1,0 +1,73 @@
+"""Settings for thumbkit's own tests. Services: SQLite, PostgreSQL and Redis on localhost."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+SECRET_KEY = "thumbkit-tests"
+DEBUG = False
+USE_TZ = True
+ROOT_URLCONF = "tests.urls"
+# One name per interpreter, so the 3.11 and 3.12 runs never share a test database.
+RUN_ID = f"py{sys.version_info.major}{sys.version_info.minor}"
+MEDIA_ROOT = tempfile.mkdtemp(prefix="thumbkit-media-")
+MEDIA_URL = "/media/"
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "thumbkit",
+    "tests.testapp",
+]
+
+DATABASES = {
+    "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.path.join(MEDIA_ROOT, "db.sqlite3")},
+    "pg": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": f"thumbkit_{RUN_ID}",
+        "USER": "postgres",
+        "HOST": "127.0.0.1",
+        "PORT": "5432",
+        "TEST": {"NAME": f"test_thumbkit_{RUN_ID}"},
+    },
+}
+
+REDIS_URL = os.environ.get("THUMBKIT_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "redis": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": f"thumbkit-test-{RUN_ID}",
+    },
+}
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {"debug": True},
+    }
+]
+
+THUMBKIT = {
+    "SPECS": {
+        "small": {"size": "100x100", "crop": "center"},
+        "card": {"size": "320x240", "crop": "center", "format": "webp", "quality": 80},
+    },
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "loggers": {"thumbkit": {"level": "WARNING"}},
+}
