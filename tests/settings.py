@@ -30,7 +30,8 @@ DATABASES = {
         "USER": "postgres",
         "HOST": "127.0.0.1",
         "PORT": "5432",
-        "TEST": {"NAME": f"test_thumbkit_{RUN_ID}"},
+        # Per process too: two test runs at once must not share (and drop) one database.
+        "TEST": {"NAME": f"test_thumbkit_{RUN_ID}_{os.getpid()}"},
     },
 }
 

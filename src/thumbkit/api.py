@@ -1,32 +1,30 @@
 """The low-level API: get_thumbnail, prefetch_thumbnails, delete, and their async twins.
 
-Every lookup goes through :func:`resolve`: memo (per source object) -> one store round trip
-for everything still unknown -> the strategy for what the store does not have.
+Every lookup goes through :func:`resolve`: the records already memoised on the source
+object, else one store round trip for every source still unknown (``batch.load``), then the
+strategy for what the store does not have.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db.models import Model
 
-from . import files, limits
+from . import batch, files, limits
 from .conf import get_settings, on_reset
-from .exceptions import SourceMissing, ThumbkitError
+from .exceptions import SourceMissing
 from .keys import source_key, thumbnail_key
 from .signals import thumbnails_deleted
 from .source import Source, coerce
 from .spec import Spec, parse
 from .stores import get_store
-from .strategies import get_strategy
+from .strategies import generate_locked, get_strategy
 from .thumbnail import Thumbnail
-
-# Marks a thumbnail that a prefetch found missing, so a later lookup goes straight to the
-# strategy instead of asking the store again.
-MISSING = object()
 
 Request = tuple[Source, Spec]
 
@@ -61,53 +59,73 @@ def _parse_cached(spec: str | Spec, options: tuple[tuple[str, Any], ...]) -> Spe
 
 
 def resolve(requests: Sequence[Request]) -> list[Thumbnail]:
-    """Thumbnails for (source, spec) pairs: memo, then one store read, then the strategy."""
-    keys = [thumbnail_key(src, spec) for src, spec in requests]
-    found: dict[str, Any] = {}
-    unknown: list[str] = []
-    for (src, _), key in zip(requests, keys, strict=True):
-        hit = _memo_get(src, key)
-        if hit is None:
-            unknown.append(key)
-        else:
-            found[key] = hit
-    if unknown:
-        found.update(get_store().get_many(unknown))
-    missing: dict[str, tuple[Source, list[tuple[Spec, str]]]] = {}
-    for (src, spec), key in zip(requests, keys, strict=True):
-        if not isinstance(found.get(key), Thumbnail):
-            group = missing.setdefault(src.identity, (src, []))
-            if all(k != key for _, k in group[1]):
-                group[1].append((spec, key))
+    """Thumbnails for (source, spec) pairs: memo, one store read, then the strategy."""
+    found, missing, keys = _lookup(requests)
     strategy = get_strategy()
     for src, items in missing.values():
-        found.update(strategy.on_missing(src, items))
-    for (src, _), key in zip(requests, keys, strict=True):
-        _memo_set(src, key, found[key])
+        made = strategy.on_missing(src, items)
+        found.update(made)
+        _remember(src, made)
     return [found[key] for key in keys]
+
+
+def ensure(source: Any, specs: Sequence[Spec]) -> int:
+    """Generate whichever of ``specs`` the source lacks, whatever the strategy; return how many."""
+    src = coerce(source)
+    _, missing, _ = _lookup([(src, spec) for spec in specs])
+    count = 0
+    for group_src, items in missing.values():
+        _remember(group_src, generate_locked(group_src, items))
+        count += len(items)
+    return count
+
+
+def _lookup(
+    requests: Sequence[Request],
+) -> tuple[dict[str, Thumbnail], dict[str, tuple[Source, list[tuple[Spec, str]]]], list[str]]:
+    """Hits by key, misses grouped by source, and each request's key (versions applied)."""
+    loaded = batch.load(src for src, _ in requests)
+    found: dict[str, Thumbnail] = {}
+    missing: dict[str, tuple[Source, list[tuple[Spec, str]]]] = {}
+    keys: list[str] = []
+    for src, spec in requests:
+        records = _records(src, loaded)
+        version = batch.version_of(records)
+        if version != src.version:
+            src = replace(src, version=version)
+        key = thumbnail_key(src, spec)
+        keys.append(key)
+        hit = records.get(key)
+        if hit is not None:
+            found[key] = hit
+            continue
+        group = missing.setdefault(src.identity, (src, []))
+        if all(k != key for _, k in group[1]):
+            group[1].append((spec, key))
+    return found, missing, keys
 
 
 def prefetch_thumbnails(
     objects_or_sources: Iterable[Any], field: str | None, specs: str | Spec | Sequence[str | Spec]
 ) -> dict[tuple[str, str], Thumbnail | None]:
-    """Look up every (source, spec) in one store round trip and remember the answers.
+    """Read what the store knows about every source in one round trip, and remember it.
 
     ``objects_or_sources`` are model instances (with ``field`` naming their file field) or
     sources (FieldFile, File, storage name) with ``field=None``. Later ``get_thumbnail`` calls
-    and template tags on the same FieldFile/File objects cost nothing. Missing thumbnails are
-    not generated here; they are made when first asked for. Returns
-    ``{(source name, spec text): thumbnail or None}``.
+    and template tags on the same FieldFile/File objects cost nothing, for any spec. Missing
+    thumbnails are not generated here; they are made when first asked for. Returns
+    ``{(source name, spec text): thumbnail or None}`` for the ``specs`` given.
     """
     spec_list = [specs] if isinstance(specs, str | Spec) else list(specs)
     parsed = [(str(s), get_spec(s)) for s in spec_list]
     sources = list(_sources(objects_or_sources, field))
-    pairs = [(src, text, spec, thumbnail_key(src, spec)) for src in sources for text, spec in parsed]
-    records = get_store().get_many(list({key for *_, key in pairs})) if pairs else {}
+    loaded = batch.load(sources)
     result: dict[tuple[str, str], Thumbnail | None] = {}
-    for src, text, _, key in pairs:
-        record = records.get(key)
-        _memo_set(src, key, record if record is not None else MISSING)
-        result[(src.name, text)] = record
+    for src in sources:
+        records = _records(src, loaded)
+        versioned = replace(src, version=batch.version_of(records))
+        for text, spec in parsed:
+            result[(src.name, text)] = records.get(thumbnail_key(versioned, spec))
     return result
 
 
@@ -119,17 +137,18 @@ def delete(source: Any, delete_file: bool = True) -> None:
     """
     src = coerce(source)
     store = get_store()
-    keys = store.source_keys(source_key(src))
-    records = store.get_many(keys) if keys else {}
+    key = source_key(src)
+    records = store.get_sources([key]).get(key, {})
     for record in records.values():
-        files.delete(record.storage, record.name)
-    store.delete_many(keys)
+        if record.spec != batch.VERSION_SPEC:
+            files.delete(record.storage, record.name)
+    store.delete_many(list(records))
     memo = src.memo()
     if memo is not None:
         memo.clear()
     if delete_file:
         files.delete(src.storage, src.name)
-    thumbnails_deleted.send(sender=Thumbnail, source=src, keys=keys)
+    thumbnails_deleted.send(sender=Thumbnail, source=src, keys=list(records))
 
 
 aget_thumbnail = sync_to_async(get_thumbnail)
@@ -146,23 +165,25 @@ def _sources(objects: Iterable[Any], field: str | None) -> Iterable[Source]:
             continue  # an empty field has nothing to prefetch
 
 
-def _memo_get(src: Source, key: str) -> Any:
-    memo = src.memo()
-    return None if memo is None else memo.get(key)
+def _records(src: Source, loaded: dict[str, dict[str, Thumbnail]]) -> dict[str, Thumbnail]:
+    if batch.is_complete(src):
+        memo = src.memo() or {}
+        return {k: v for k, v in memo.items() if isinstance(v, Thumbnail)}
+    return loaded.get(source_key(src), {})
 
 
-def _memo_set(src: Source, key: str, value: Any) -> None:
+def _remember(src: Source, made: dict[str, Thumbnail]) -> None:
     memo = src.memo()
-    if memo is not None:
-        memo[key] = value
+    if memo is not None and made:
+        memo.update(made)
 
 
 __all__ = [
-    "ThumbkitError",
     "adelete",
     "aget_thumbnail",
     "aprefetch_thumbnails",
     "delete",
+    "ensure",
     "get_spec",
     "get_thumbnail",
     "prefetch_thumbnails",

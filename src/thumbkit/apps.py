@@ -10,3 +10,7 @@ class ThumbkitConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .lifecycle import write_manifest
+        from .signals import thumbnails_generated
+
+        thumbnails_generated.connect(write_manifest, dispatch_uid="thumbkit:manifest")

@@ -9,46 +9,79 @@ thumbkit.E005  an optional extra the settings need is not installed
 thumbkit.E006  a named spec in THUMBKIT["SPECS"] is invalid
 thumbkit.E007  the cache store names a CACHES alias that does not exist
 thumbkit.E008  THUMBKIT["STRATEGY"] is unknown
-thumbkit.E009  THUMBKIT is not a dict, or a value has the wrong type
+thumbkit.E009  THUMBKIT is not a dict, or a value has the wrong type or range
+thumbkit.E010  a declared thumbnail of a thumbkit ImageField is invalid
+thumbkit.E011  an ImageField's manifest_field does not name a JSONField of its model
+thumbkit.E012  THUMBKIT["UPLOAD"] is unknown, or "task" without a Tasks framework / backend
 =============  ==========================================================
+
+The checks import nothing they name: a module's presence is asked of ``find_spec``, so a
+broken optional dependency is reported, never raised, and checks stay fast.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings as django_settings
 from django.core.checks import CheckMessage, Error, register
 
-from .conf import DEFAULT_LIMITS, DEFAULTS, get_settings, user_settings
+from .conf import DEFAULT_LIMITS, DEFAULTS, user_settings
 
+# (setting, built-in value) -> (module it needs, extra that installs it)
 EXTRAS = {
     ("STORE", "redis"): ("redis", "redis"),
     ("ENGINE", "vips"): ("pyvips", "vips"),
 }
-BUILTIN_STORES = ("db", "cache", "redis")
-BUILTIN_ENGINES = ("pillow", "vips")
-BUILTIN_STRATEGIES = ("lazy",)
+
+Kind = type | tuple[type, ...]
+
+TYPES: dict[str, Kind] = {
+    "STORAGE": str,
+    "STORE": str,
+    "ENGINE": str,
+    "STRATEGY": str,
+    "PREFIX": str,
+    "STORE_OPTIONS": dict,
+    "LIMITS": dict,
+    "SPECS": dict,
+    "QUALITY": int,
+    "AVIF_SPEED": int,
+    "LOCK_TIMEOUT": (int, float),
+    "PROGRESSIVE": bool,
+    "UPLOAD": str,
+    "TASK_BACKEND": str,
+    "TASK_QUEUE": str,
+}
+
+UPLOAD_MODES = ("sync", "task", "off")
+
+RANGES: dict[str, tuple[float, float]] = {
+    "QUALITY": (1, 100),
+    "AVIF_SPEED": (0, 10),
+    "LOCK_TIMEOUT": (0.001, float("inf")),
+}
 
 
 @register("thumbkit")
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     raw = getattr(django_settings, "THUMBKIT", None)
-    if raw is not None and not isinstance(raw, dict):
+    if raw is not None and not isinstance(raw, Mapping):
         return [Error("THUMBKIT must be a dict.", id="thumbkit.E009")]
     user = user_settings()
-    errors: list[CheckMessage] = []
-    errors += _unknown_keys(user)
-    errors += _types(user)
+    errors = _unknown_keys(user) + _types(user) + _limits(user.get("LIMITS", {}))
     if errors:
-        return errors
+        return errors  # later checks assume the shapes are right
     errors += _storage(user)
-    errors += _named("STORE", user, BUILTIN_STORES, "thumbkit.E003")
-    errors += _named("ENGINE", user, BUILTIN_ENGINES, "thumbkit.E004")
     errors += _extras(user)
+    errors += _named("STORE", user, _registry("stores", "STORES"), "thumbkit.E003")
+    errors += _named("ENGINE", user, _registry("engines", "ENGINES"), "thumbkit.E004")
     errors += _cache_alias(user)
     errors += _strategy(user)
+    errors += _upload(user)
     errors += _specs()
     return errors
 
@@ -63,10 +96,10 @@ def _unknown_keys(user: dict[str, Any]) -> list[CheckMessage]:
         for key in sorted(set(user) - set(DEFAULTS))
     ]
     limits = user.get("LIMITS", {})
-    if isinstance(limits, dict):
+    if isinstance(limits, Mapping):
         errors += [
             Error(
-                f"THUMBKIT['LIMITS'] has an unknown key {key!r}.",
+                f"THUMBKIT['LIMITS'] has an unknown key {key!r}; it would silently do nothing.",
                 hint=f"Known keys: {', '.join(sorted(DEFAULT_LIMITS))}.",
                 id="thumbkit.E001",
             )
@@ -76,25 +109,55 @@ def _unknown_keys(user: dict[str, Any]) -> list[CheckMessage]:
 
 
 def _types(user: dict[str, Any]) -> list[CheckMessage]:
-    expected = {
-        "STORAGE": str,
-        "STORE": str,
-        "ENGINE": str,
-        "STRATEGY": str,
-        "PREFIX": str,
-        "STORE_OPTIONS": dict,
-        "LIMITS": dict,
-        "SPECS": dict,
-        "QUALITY": int,
-        "AVIF_SPEED": int,
-        "LOCK_TIMEOUT": (int, float),
-        "PROGRESSIVE": bool,
-    }
-    return [
-        Error(f"THUMBKIT[{key!r}] has the wrong type: {user[key]!r}.", id="thumbkit.E009")
-        for key, kind in expected.items()
-        if key in user and not isinstance(user[key], kind)
-    ]
+    errors: list[CheckMessage] = []
+    for key, kind in TYPES.items():
+        if key not in user:
+            continue
+        value = user[key]
+        if not _is(value, kind):
+            errors.append(_wrong(f"THUMBKIT[{key!r}]", value, kind))
+        elif key in RANGES and not RANGES[key][0] <= value <= RANGES[key][1]:
+            low, high = RANGES[key]
+            errors.append(
+                Error(
+                    f"THUMBKIT[{key!r}] = {value!r} is out of range ({low} to {high}).",
+                    id="thumbkit.E009",
+                )
+            )
+    return errors
+
+
+def _limits(limits: Any) -> list[CheckMessage]:
+    if not isinstance(limits, Mapping):
+        return []  # reported by _types
+    errors: list[CheckMessage] = []
+    for key, value in limits.items():
+        if key == "FORMATS":
+            ok = isinstance(value, list | tuple) and all(isinstance(f, str) for f in value)
+            if not ok:
+                errors.append(_wrong("THUMBKIT['LIMITS']['FORMATS']", value, "list of str"))
+        elif key in DEFAULT_LIMITS and value is not None and not (_is(value, int) and value > 0):
+            errors.append(_wrong(f"THUMBKIT['LIMITS'][{key!r}]", value, "positive int or None"))
+    return errors
+
+
+def _is(value: Any, kind: Kind) -> bool:
+    # bool is an int to Python, never to a user writing QUALITY = True.
+    if isinstance(value, bool) and kind is not bool:
+        return False
+    return isinstance(value, kind)
+
+
+def _wrong(where: str, value: Any, kind: Kind | str) -> Error:
+    expected = kind if isinstance(kind, str) else _kind_name(kind)
+    return Error(
+        f"{where} = {value!r} has the wrong type; expected {expected}.", id="thumbkit.E009"
+    )
+
+
+def _kind_name(kind: Kind) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(k.__name__ for k in kinds)
 
 
 def _storage(user: dict[str, Any]) -> list[CheckMessage]:
@@ -110,22 +173,39 @@ def _storage(user: dict[str, Any]) -> list[CheckMessage]:
     ]
 
 
-def _named(key: str, user: dict[str, Any], builtins: tuple[str, ...], id: str) -> list[CheckMessage]:
+def _registry(package: str, name: str) -> dict[str, str]:
+    module = importlib.import_module(f"thumbkit.{package}")
+    registry: dict[str, str] = getattr(module, name)
+    return registry
+
+
+def _named(key: str, user: dict[str, Any], builtins: dict[str, str], id: str) -> list[CheckMessage]:
     value = user.get(key, DEFAULTS[key])
-    if value in builtins:
+    if (key, value) in EXTRAS and not _importable(EXTRAS[key, value][0]):
+        return []  # reported as a missing extra (E005)
+    path = builtins.get(value, value)
+    problem = _import_problem(path)
+    if problem is None:
         return []
-    module, _, attr = value.rpartition(".")
-    if module and _importable(module):
-        mod = importlib.import_module(module)
-        if hasattr(mod, attr):
-            return []
     return [
         Error(
             f"THUMBKIT[{key!r}] = {value!r} is neither one of {', '.join(builtins)} "
-            "nor an importable dotted path.",
+            f"nor an importable dotted path: {problem}",
             id=id,
         )
     ]
+
+
+def _import_problem(path: str) -> str | None:
+    """Why ``path`` (``module.attr``) cannot be used, or None if it can."""
+    module, _, attr = path.rpartition(".")
+    if not module or not _importable(module):
+        return f"no module {module or path!r}."
+    try:
+        imported = importlib.import_module(module)
+    except Exception as exc:  # a module that fails on import is reported, not raised
+        return f"importing {module!r} failed: {exc!r}."
+    return None if hasattr(imported, attr) else f"{module!r} has no {attr!r}."
 
 
 def _extras(user: dict[str, Any]) -> list[CheckMessage]:
@@ -158,19 +238,50 @@ def _cache_alias(user: dict[str, Any]) -> list[CheckMessage]:
 
 
 def _strategy(user: dict[str, Any]) -> list[CheckMessage]:
+    from .strategies import STRATEGIES
+
     value = user.get("STRATEGY", DEFAULTS["STRATEGY"])
-    if value in BUILTIN_STRATEGIES:
+    if value in STRATEGIES:
         return []
     return [
         Error(
             f"THUMBKIT['STRATEGY'] = {value!r} is unknown.",
-            hint=f"Choose one of {', '.join(BUILTIN_STRATEGIES)}.",
+            hint=f"Choose one of {', '.join(STRATEGIES)}.",
             id="thumbkit.E008",
         )
     ]
 
 
+def _upload(user: dict[str, Any]) -> list[CheckMessage]:
+    mode = user.get("UPLOAD", DEFAULTS["UPLOAD"])
+    if mode not in UPLOAD_MODES:
+        hint = f"Choose one of {', '.join(UPLOAD_MODES)}."
+        return [Error(f"THUMBKIT['UPLOAD'] = {mode!r} is unknown.", hint=hint, id="thumbkit.E012")]
+    if mode != "task":
+        return []
+    if not (_importable("django.tasks") or _importable("django_tasks")):
+        return [
+            Error(
+                "THUMBKIT['UPLOAD'] = 'task' needs Django's Tasks framework.",
+                hint="Use Django >= 6.0, or pip install django-tasks on Django 5.2.",
+                id="thumbkit.E012",
+            )
+        ]
+    backend = user.get("TASK_BACKEND", DEFAULTS["TASK_BACKEND"])
+    tasks = getattr(django_settings, "TASKS", None) or {"default": {}}
+    if backend in tasks:
+        return []
+    return [
+        Error(
+            f"THUMBKIT['TASK_BACKEND'] = {backend!r} is not an alias in TASKS.",
+            hint=f"Aliases: {', '.join(sorted(tasks))}.",
+            id="thumbkit.E012",
+        )
+    ]
+
+
 def _specs() -> list[CheckMessage]:
+    from .conf import get_settings
     from .exceptions import InvalidSpec
     from .spec import parse
 
@@ -179,7 +290,9 @@ def _specs() -> list[CheckMessage]:
         try:
             parse(name)
         except InvalidSpec as exc:
-            errors.append(Error(f"THUMBKIT['SPECS'][{name!r}] is invalid: {exc}", id="thumbkit.E006"))
+            errors.append(
+                Error(f"THUMBKIT['SPECS'][{name!r}] is invalid: {exc}", id="thumbkit.E006")
+            )
     return errors
 
 

@@ -44,6 +44,11 @@ DEFAULTS: dict[str, Any] = {
     "AVIF_SPEED": 8,
     "LOCK_TIMEOUT": 30.0,
     "PROGRESSIVE": True,
+    # Declared thumbnails of a newly saved file: "sync" (after commit, in the process that
+    # saved), "task" (a Django task, after commit) or "off" (made when first asked for).
+    "UPLOAD": "sync",
+    "TASK_BACKEND": "default",
+    "TASK_QUEUE": "default",
 }
 
 
@@ -71,6 +76,9 @@ class Settings:
     avif_speed: int
     lock_timeout: float
     progressive: bool
+    upload: str
+    task_backend: str
+    task_queue: str
     unknown_keys: tuple[str, ...] = field(default=())
 
 
@@ -108,6 +116,9 @@ def get_settings() -> Settings:
         avif_speed=int(merged["AVIF_SPEED"]),
         lock_timeout=float(merged["LOCK_TIMEOUT"]),
         progressive=bool(merged["PROGRESSIVE"]),
+        upload=str(merged["UPLOAD"]),
+        task_backend=str(merged["TASK_BACKEND"]),
+        task_queue=str(merged["TASK_QUEUE"]),
         unknown_keys=tuple(sorted(set(raw) - set(DEFAULTS))),
     )
 

@@ -39,9 +39,13 @@ def delete(storage: Storage, name: str) -> None:
         storage.delete(name)
 
 
+_PLAIN_SAVE = getattr(FileSystemStorage, "_save", None)
+
+
 def _is_plain_filesystem(storage: Storage) -> bool:
     # Subclasses that override _save may do more than write bytes: let them.
-    return isinstance(storage, FileSystemStorage) and type(storage)._save is FileSystemStorage._save
+    own_save = getattr(type(storage), "_save", None)
+    return isinstance(storage, FileSystemStorage) and own_save is _PLAIN_SAVE
 
 
 def _replace_file(storage: FileSystemStorage, name: str, data: bytes) -> None:

@@ -36,7 +36,7 @@ def toint(number: float) -> int:
     """sorl-thumbnail's rounding: round half to even above 1, ceil at or below 1."""
     if number > 1:
         return int(round(number, 0))
-    return int(math.ceil(number))
+    return math.ceil(number)
 
 
 def box_size(spec: Spec, source: Size) -> Size:
@@ -57,7 +57,9 @@ def plan(spec: Spec, source: Size) -> Plan:
     scaled = _scaled(spec, source, box)
     crop, smart, cropped = _crop(spec, scaled, box)
     canvas = box if spec.padding and cropped != box else None
-    return Plan(source=source, scaled=scaled, crop=crop, smart=smart, cropped=cropped, canvas=canvas)
+    return Plan(
+        source=source, scaled=scaled, crop=crop, smart=smart, cropped=cropped, canvas=canvas
+    )
 
 
 def _scaled(spec: Spec, source: Size, box: Size) -> Size:
@@ -87,8 +89,5 @@ def _crop(spec: Spec, scaled: Size, box: Size) -> tuple[Box | None, bool, Size]:
 
 
 def _offset(text: str, room: int) -> int:
-    if text.endswith("%"):
-        value = room * int(text[:-1]) / 100.0
-    else:
-        value = float(int(text[:-2]))
+    value = room * int(text[:-1]) / 100.0 if text.endswith("%") else float(int(text[:-2]))
     return int(max(0, min(value, room)))

@@ -25,8 +25,12 @@ _UNSAFE = re.compile(r"[^a-z0-9_-]+")
 
 
 def source_key(source: Source) -> str:
-    """The key of a source: the index every store keeps its thumbnails under."""
-    return _digest(f"thumbkit-source:{KEY_VERSION}\0{source.identity}")
+    """The key of a source: the index every store keeps its thumbnails under.
+
+    It leaves the version out, so every version's records (and the version record itself)
+    sit under one index, found in one read.
+    """
+    return _digest(f"thumbkit-source:{KEY_VERSION}\0{source.location}")
 
 
 def thumbnail_key(source: Source, spec: Spec) -> str:
@@ -35,7 +39,10 @@ def thumbnail_key(source: Source, spec: Spec) -> str:
 
 def default_name(source: Source, spec: Spec, key: str, fmt: str, prefix: str) -> str:
     """``<prefix>/<k0k1>/<k2k3>/<stem>-<key[:16]>.<ext>``: readable, bounded, storage-safe."""
-    return f"{prefix}/{key[:2]}/{key[2:4]}/{safe_stem(source.name)}-{key[:16]}.{extension(fmt)}"
+    name = f"{key[:2]}/{key[2:4]}/{safe_stem(source.name)}-{key[:16]}.{extension(fmt)}"
+    # An empty prefix must not turn the name into an absolute path.
+    prefix = prefix.strip("/")
+    return f"{prefix}/{name}" if prefix else name
 
 
 def extension(fmt: str) -> str:

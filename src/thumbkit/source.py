@@ -8,16 +8,20 @@ string, when given, is part of the identity so a replaced file gets new thumbnai
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import SuspiciousOperation
 from django.core.files import File
 from django.core.files.storage import Storage, default_storage, storages
 from django.db.models.fields.files import FieldFile
 from django.utils.functional import LazyObject, empty
+from django.utils.module_loading import import_string
 
-from .exceptions import SourceMissing
+from .conf import get_settings
+from .exceptions import SourceError, SourceMissing, SourceTooLarge, StorageError
 
 _storage_ids: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
@@ -35,24 +39,34 @@ class Source:
     origin: Any = field(default=None, compare=False, repr=False)
 
     @property
+    def location(self) -> str:
+        """Where the file is (``"<storage id>:<name>"``): the same for every version."""
+        return f"{self.storage_id}:{self.name}"
+
+    @property
     def identity(self) -> str:
-        base = f"{self.storage_id}:{self.name}"
-        return f"{base}@{self.version}" if self.version else base
+        """The location plus the version: what thumbnail keys are made from."""
+        return f"{self.location}@{self.version}" if self.version else self.location
 
     def read(self) -> bytes:
-        """Read the whole source once. Missing files raise :class:`SourceMissing`."""
+        """Read the whole source once, up to LIMITS["MAX_SOURCE_BYTES"].
+
+        A missing file raises :class:`SourceMissing`, a file above the byte cap
+        :class:`SourceTooLarge`, and any other failure of the storage (I/O, network,
+        permissions) :class:`StorageError`: never the storage's own exception.
+        """
+        cap = get_settings().limits.max_source_bytes
         if self.origin is not None and _is_unsaved_file(self.origin):
-            return _read_file(self.origin)
+            return _checked(_read_file(self.origin, cap), cap)
         try:
             with self.storage.open(self.name, "rb") as handle:
-                data: bytes = handle.read()
-        except (FileNotFoundError, IsADirectoryError) as exc:
-            raise SourceMissing(f"Source {self.name!r} does not exist on its storage.") from exc
-        except OSError as exc:
-            if _looks_missing(exc):
-                raise SourceMissing(f"Source {self.name!r} does not exist on its storage.") from exc
-            raise
-        return data
+                # One byte past the cap is enough to refuse without reading a huge file.
+                data: bytes = handle.read() if cap is None else handle.read(cap + 1)
+        except SuspiciousOperation:
+            raise  # Django's security signal (a path outside the storage): keep it visible
+        except Exception as exc:  # storages raise their clients' errors (OSError, botocore, ...)
+            raise _read_error(self.name, exc) from exc
+        return _checked(data, cap)
 
     def memo(self) -> dict[str, Any] | None:
         """The per-object memo of resolved thumbnails, or None for bare names."""
@@ -76,10 +90,8 @@ def storage_id(storage: Storage) -> str:
     except (KeyError, TypeError):
         pass
     found = _alias_of(target) or _describe(target)
-    try:
+    with contextlib.suppress(TypeError):
         _storage_ids[target] = found
-    except TypeError:
-        pass
     return found
 
 
@@ -94,7 +106,6 @@ def coerce(source: Any, storage: Storage | None = None, version: str = "") -> So
     if isinstance(source, FieldFile):
         if not source.name:
             raise SourceMissing("The file field is empty.")
-        version = version or getattr(source, "thumbkit_version", "") or ""
         return Source(source.name, source.storage, storage_id(source.storage), version, source)
     if isinstance(source, File):
         if not source.name:
@@ -121,10 +132,19 @@ def _unwrap(storage: Any) -> Any:
 
 
 def _alias_of(storage: Any) -> str | None:
-    for alias in storages.backends:
-        if storages[alias] is storage:
+    # Only aliases configured with this storage's class are built to compare: building the
+    # others could fail (staticfiles without STATIC_URL) or be slow (remote clients).
+    for alias, config in storages.backends.items():
+        if _backend_class(config) is type(storage) and storages[alias] is storage:
             return str(alias)
     return None
+
+
+def _backend_class(config: Any) -> Any:
+    try:
+        return import_string(config["BACKEND"])
+    except (ImportError, KeyError, TypeError):
+        return None
 
 
 def _describe(storage: Any) -> str:
@@ -142,12 +162,26 @@ def _is_unsaved_file(obj: Any) -> bool:
     return isinstance(obj, File) and not isinstance(obj, FieldFile)
 
 
-def _read_file(obj: File) -> bytes:  # type: ignore[type-arg]
+def _read_file(obj: File, cap: int | None) -> bytes:  # type: ignore[type-arg]
     obj.seek(0)
-    data = obj.read()
+    data = obj.read() if cap is None else obj.read(cap + 1)
     obj.seek(0)
     return data if isinstance(data, bytes) else data.encode()
 
 
-def _looks_missing(exc: OSError) -> bool:
-    return "NoSuchKey" in str(exc) or "Not Found" in str(exc) or "404" in str(exc)
+def _checked(data: bytes, cap: int | None) -> bytes:
+    if cap is not None and len(data) > cap:
+        raise SourceTooLarge(f"The source is larger than LIMITS['MAX_SOURCE_BYTES'] = {cap} bytes.")
+    return data
+
+
+def _read_error(name: str, exc: Exception) -> SourceError | StorageError:
+    if isinstance(exc, FileNotFoundError | IsADirectoryError) or _looks_missing(exc):
+        return SourceMissing(f"Source {name!r} does not exist on its storage.")
+    return StorageError(f"Reading the source {name!r} from its storage failed: {exc}")
+
+
+def _looks_missing(exc: Exception) -> bool:
+    # Remote storages without a FileNotFoundError mapping report a 404 in the message.
+    text = str(exc)
+    return "NoSuchKey" in text or "Not Found" in text or "404" in text

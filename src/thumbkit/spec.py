@@ -30,6 +30,7 @@ GRAMMAR = (
 FORMATS = ("JPEG", "PNG", "WEBP", "AVIF", "GIF")
 FORMAT_ALIASES = {"JPG": "JPEG"}
 COLORSPACES = ("RGB", "GRAY")
+DEFAULT_PADDING_COLOR = "#ffffff"
 FLAGS = {"crop": "center", "upscale": True, "progressive": True, "padding": True}
 
 _GEOMETRY = re.compile(r"^(?P<w>\d+)?(?:x(?P<h>\d+))?$")
@@ -53,7 +54,7 @@ class Spec:
     format: str | None = None  # None: keep the source's format when web-safe
     progressive: bool | None = None
     padding: bool = False
-    padding_color: str = "#ffffff"
+    padding_color: str = DEFAULT_PADDING_COLOR
     background: str | None = None
     colorspace: str | None = None
 
@@ -110,10 +111,18 @@ def parse(spec: str | Spec, **options: Any) -> Spec:
 
     Raises :class:`InvalidSpec` naming the grammar for anything that does not parse.
     """
+    parsed = _parse(spec, options)
+    if not parsed.padding and parsed.padding_color != DEFAULT_PADDING_COLOR:
+        # Unused without padding: it must not make a second spec (and a second file).
+        parsed = replace(parsed, padding_color=DEFAULT_PADDING_COLOR)
+    return parsed
+
+
+def _parse(spec: str | Spec, options: Mapping[str, Any]) -> Spec:
     if isinstance(spec, Spec):
         return _apply(spec, options, spec.canonical) if options else spec
     if not isinstance(spec, str) or not spec.strip():
-        raise InvalidSpec(f"Invalid spec {spec!r}: expected {GRAMMAR}.")
+        raise invalid(spec, "not a geometry or a spec name")
     text = spec.strip()
     base = _named(text)
     if base is None:
@@ -121,6 +130,11 @@ def parse(spec: str | Spec, **options: Any) -> Spec:
         base = Spec(*_geometry(head, text))
         base = _apply(base, _tokens(tokens, text), text)
     return _apply(base, options, text) if options else base
+
+
+def invalid(text: object, problem: str) -> InvalidSpec:
+    """The one error for bad specs: what was wrong, and the grammar that would be right."""
+    return InvalidSpec(f"Invalid spec {text!r}: {problem}; expected {GRAMMAR}.")
 
 
 def _named(name: str) -> Spec | None:
@@ -131,26 +145,33 @@ def _named(name: str) -> Spec | None:
         return None
     value = specs[name]
     if isinstance(value, str):
-        if value in specs:
-            raise InvalidSpec(f"Named spec {name!r} refers to another name {value!r}.")
-        return parse(value)
+        if value.strip() in specs:
+            raise invalid(name, f"THUMBKIT['SPECS'][{name!r}] refers to another name {value!r}")
+        return _named_part(name, value, {})
     if isinstance(value, Mapping):
         options = dict(value)
         size = options.pop("size", None)
         if not isinstance(size, str):
-            raise InvalidSpec(f"Named spec {name!r} needs a 'size' geometry string.")
-        return parse(size, **options)
-    raise InvalidSpec(f"Named spec {name!r} must be a string or a dict, not {value!r}.")
+            raise invalid(name, f"THUMBKIT['SPECS'][{name!r}] needs a 'size' geometry string")
+        return _named_part(name, size, options)
+    raise invalid(name, f"THUMBKIT['SPECS'][{name!r}] must be a string or a dict, not {value!r}")
+
+
+def _named_part(name: str, text: str, options: Mapping[str, Any]) -> Spec:
+    try:
+        return _parse(text, options)
+    except InvalidSpec as exc:
+        raise InvalidSpec(f"In THUMBKIT['SPECS'][{name!r}]: {exc}") from None
 
 
 def _geometry(head: str, text: str) -> tuple[int | None, int | None]:
     match = _GEOMETRY.match(head)
     if not match or not (match["w"] or match["h"]):
-        raise InvalidSpec(f"Invalid spec {text!r}: expected {GRAMMAR}.")
+        raise invalid(text, f"{head!r} is not a geometry or a spec name")
     width = int(match["w"]) if match["w"] else None
     height = int(match["h"]) if match["h"] else None
     if width == 0 or height == 0:
-        raise InvalidSpec(f"Invalid spec {text!r}: width and height must be positive.")
+        raise invalid(text, "width and height must be positive")
     return width, height
 
 
@@ -160,7 +181,7 @@ def _tokens(tokens: list[str], text: str) -> dict[str, Any]:
         key, sep, value = token.partition("=")
         if not sep:
             if key not in FLAGS:
-                raise InvalidSpec(f"Invalid spec {text!r}: unknown flag {key!r}; expected {GRAMMAR}.")
+                raise invalid(text, f"unknown flag {key!r}")
             options[key] = FLAGS[key]
         else:
             # Commas stand for the space of two-part crops inside a spec string.
@@ -173,11 +194,11 @@ def _apply(base: Spec, options: Mapping[str, Any], text: str) -> Spec:
     for key, value in options.items():
         cleaner = _CLEANERS.get(key)
         if cleaner is None:
-            raise InvalidSpec(f"Invalid spec {text!r}: unknown option {key!r}; expected {GRAMMAR}.")
+            raise invalid(text, f"unknown option {key!r}")
         try:
             changes[key] = cleaner(value)
         except (TypeError, ValueError) as exc:
-            raise InvalidSpec(f"Invalid spec {text!r}: option {key}={value!r}: {exc}") from None
+            raise invalid(text, f"option {key}={value!r}: {exc}") from None
     return replace(base, **changes)
 
 

@@ -54,7 +54,9 @@ def engine_class(name: str) -> type[Engine]:
     try:
         cls: type[Engine] = import_string(path)
     except ImportError as exc:
-        raise ConfigurationError(f"THUMBKIT['ENGINE'] = {name!r} cannot be imported: {exc}") from exc
+        raise ConfigurationError(
+            f"THUMBKIT['ENGINE'] = {name!r} cannot be imported: {exc}"
+        ) from exc
     return cls
 
 

@@ -1,21 +1,26 @@
 """The default engine, on Pillow.
 
-Order matters for speed and correctness: open (header only) -> check LIMITS -> JPEG
+Order matters for speed and correctness: open (header only, among the allowed formats)
+-> check LIMITS (source pixels and frames from the header; planned output sizes) -> JPEG
 ``draft()`` at the smallest DCT scale that still covers every requested size (it must come
-before EXIF transposing, which loads pixels) -> load -> EXIF transpose -> normalise the mode
--> per spec: resize (only the crop box) -> smart crop -> padding -> encode.
+before EXIF transposing, which loads pixels), then the pixel cap again on the drafted size
+-> load -> EXIF transpose -> normalise the mode -> per spec: resize (only the crop box)
+-> smart crop -> padding -> encode. Pillow's process-wide ``MAX_IMAGE_PIXELS`` is never
+changed, and ``Image.open``'s check against it is skipped: LIMITS are the control.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
-from collections.abc import Callable, Sequence
+import struct
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageFile, ImageOps
 
 from .. import limits
-from ..conf import Settings
+from ..conf import Limits, Settings
 from ..exceptions import GenerationError, SourceTooLarge, SourceUnreadable
 from ..geometry import Plan, plan
 from ..spec import Spec
@@ -27,6 +32,7 @@ ORIENTATION_TAG = 0x0112
 SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
 WEB_FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "GIF": "GIF", "WEBP": "WEBP"}
 WEB_FORMATS["AVIF"] = "AVIF"
+DRAFTABLE = ("JPEG", "MPO")  # formats whose decoder can scale down while decoding
 # Errors Pillow raises on bad input (per its own fuzzing contract).
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, NotImplementedError, OverflowError, EOFError)
 
@@ -72,32 +78,81 @@ class PillowEngine:
         lim = settings.limits
         limits.check_bytes(len(data), lim)
         with _open(data, lim.formats) as image:
-            source_format = str(image.format)
+            source_format, header_size = str(image.format), image.size
+            frames = _frames(image)
+            draftable = source_format in DRAFTABLE
+            if not draftable:
+                # Nothing below may touch pixels before this (PNG's getexif() would load them).
+                limits.check_source(header_size, frames, lim)
             orientation = _orientation(image)
-            plans = [plan(spec, _oriented(image.size, orientation)) for spec in specs]
-            for spec, p in zip(specs, plans, strict=True):
-                limits.check_output(p, spec, lim)
-            _draft(image, plans, orientation)
-            limits.check_source(image.size, getattr(image, "n_frames", 1), lim)
-            pixels = _decode(image)
+            plans = _plans(specs, header_size, orientation, lim)
+            if draftable:
+                _draft(image, plans, orientation)
+                limits.check_source(image.size, frames, lim)
+            _load(image)
+            late = _orientation(image)
+            if late != orientation:
+                # A PNG eXIf chunk after the pixel data is only seen now; rare, so plan again.
+                plans = _plans(specs, header_size, late, lim)
+            pixels = _decoded(image)
             pairs = zip(specs, plans, strict=True)
             return [_render_one(pixels, spec, p, source_format, settings) for spec, p in pairs]
 
 
-def _open(data: bytes, formats: tuple[str, ...]) -> Image.Image:
+def _plans(
+    specs: Sequence[Spec], size: tuple[int, int], orientation: int, lim: Limits
+) -> list[Plan]:
+    plans = [plan(spec, _oriented(size, orientation)) for spec in specs]
+    for spec, p in zip(specs, plans, strict=True):
+        limits.check_output(p, spec, lim)
+    return plans
+
+
+def _open(data: bytes, formats: tuple[str, ...]) -> ImageFile.ImageFile:
+    """Identify the source among the allowed formats, reading its header only.
+
+    This is ``Image.open`` without its decompression-bomb check, which reads Pillow's
+    process-wide ``MAX_IMAGE_PIXELS``: LIMITS decide instead, and they count JPEG sources
+    after draft scaling (a 200 MP JPEG asked for a 300 px thumbnail decodes at 3 MP).
+    """
+    Image.init()
+    buffer, prefix = io.BytesIO(data), data[:16]
+    for name in formats:
+        factory, accept = Image.OPEN.get(name, (None, None))
+        if factory is None or not _accepts(accept, prefix):
+            continue
+        buffer.seek(0)
+        try:
+            return factory(buffer, "")
+        except (SyntaxError, IndexError, TypeError, struct.error):
+            continue  # not this format after all, as Image.open treats it
+        except Image.DecompressionBombError as exc:  # raised by a plugin itself
+            raise SourceTooLarge(f"The source is a decompression bomb: {exc}") from exc
+        except DECODE_ERRORS as exc:
+            raise SourceUnreadable(f"The source cannot be read: {exc}") from exc
+    raise SourceUnreadable(
+        f"The source is not an image in an allowed format ({', '.join(formats)})."
+    )
+
+
+def _accepts(accept: Callable[[bytes], bool | str] | None, prefix: bytes) -> bool:
+    if accept is None:
+        return True
+    result = accept(prefix)
+    # A string is Pillow's "this is the format, but its codec is missing": not openable.
+    return bool(result) and not isinstance(result, str)
+
+
+def _frames(image: Image.Image) -> int:
     try:
-        return Image.open(io.BytesIO(data), formats=list(formats))
-    except Image.DecompressionBombError as exc:
-        raise SourceTooLarge(f"The source is a decompression bomb: {exc}") from exc
-    except UnidentifiedImageError as exc:
-        raise SourceUnreadable(
-            f"The source is not an image in an allowed format ({', '.join(formats)})."
-        ) from exc
+        return int(getattr(image, "n_frames", 1))
     except DECODE_ERRORS as exc:
-        raise SourceUnreadable(f"The source cannot be read: {exc}") from exc
+        raise SourceUnreadable(f"The source's frames cannot be read: {exc}") from exc
 
 
-def _orientation(image: Image.Image) -> int:
+def _orientation(image: ImageFile.ImageFile) -> int:
+    if image.format == "PNG" and image.tile and "exif" not in image.info:
+        return 1  # getexif() would decode the pixels to look for a late eXIf chunk
     try:
         value = image.getexif().get(ORIENTATION_TAG, 1)
     except DECODE_ERRORS:
@@ -110,21 +165,29 @@ def _oriented(size: tuple[int, int], orientation: int) -> tuple[int, int]:
 
 
 def _draft(image: Image.Image, plans: Sequence[Plan], orientation: int) -> None:
-    if image.format not in ("JPEG", "MPO"):
-        return
     width = max(p.scaled[0] for p in plans)
     height = max(p.scaled[1] for p in plans)
-    # draft() picks the smallest DCT scale whose result still covers the requested size.
+    # draft() picks the smallest DCT scale whose result still covers the requested size;
+    # it works on stored pixels, so the target is turned back when EXIF rotates the picture.
     image.draft(None, _oriented((width, height), orientation))
 
 
-def _decode(image: Image.Image) -> Image.Image:
-    try:
+def _load(image: Image.Image) -> None:
+    with _mapped_errors():
         image.load()
-        image = ImageOps.exif_transpose(image)
-        return _normalise(image)
-    except MemoryError as exc:
-        raise SourceTooLarge("The source does not fit in memory.") from exc
+
+
+def _decoded(image: Image.Image) -> Image.Image:
+    with _mapped_errors():
+        return _normalise(ImageOps.exif_transpose(image))
+
+
+@contextlib.contextmanager
+def _mapped_errors() -> Iterator[None]:
+    try:
+        yield
+    except (MemoryError, Image.DecompressionBombError) as exc:
+        raise SourceTooLarge(f"The source is too large to decode: {exc}") from exc
     except DECODE_ERRORS as exc:
         raise SourceUnreadable(f"The source cannot be decoded: {exc}") from exc
 

@@ -4,37 +4,35 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='GenerationLock',
+            name="GenerationLock",
             fields=[
-                ('key', models.CharField(max_length=64, primary_key=True, serialize=False)),
-                ('token', models.CharField(max_length=32)),
-                ('expires', models.DateTimeField()),
+                ("key", models.CharField(max_length=64, primary_key=True, serialize=False)),
+                ("token", models.CharField(max_length=32)),
+                ("expires", models.DateTimeField()),
             ],
         ),
         migrations.CreateModel(
-            name='ThumbnailRecord',
+            name="ThumbnailRecord",
             fields=[
-                ('key', models.CharField(max_length=64, primary_key=True, serialize=False)),
-                ('source_key', models.CharField(db_index=True, max_length=64)),
-                ('source_name', models.CharField(max_length=1024)),
-                ('spec', models.TextField()),
-                ('name', models.CharField(max_length=1024)),
-                ('storage_alias', models.CharField(max_length=100)),
-                ('width', models.PositiveIntegerField()),
-                ('height', models.PositiveIntegerField()),
-                ('format', models.CharField(max_length=8)),
-                ('created', models.DateTimeField(auto_now_add=True)),
+                ("key", models.CharField(max_length=64, primary_key=True, serialize=False)),
+                ("source_key", models.CharField(db_index=True, max_length=64)),
+                ("source_name", models.CharField(max_length=1024)),
+                ("spec", models.TextField()),
+                ("name", models.CharField(max_length=1024)),
+                ("storage_alias", models.CharField(max_length=100)),
+                ("width", models.PositiveIntegerField()),
+                ("height", models.PositiveIntegerField()),
+                ("format", models.CharField(max_length=8)),
+                ("created", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'verbose_name': 'thumbnail record',
+                "verbose_name": "thumbnail record",
             },
         ),
     ]

@@ -28,8 +28,14 @@ class MetadataStore(Protocol):
             def delete_many(self, keys):
                 for k in keys:
                     self.records.pop(k, None)
+            def get_sources(self, source_keys):
+                found = {}
+                for t in self.records.values():
+                    if t.source_key in source_keys:
+                        found.setdefault(t.source_key, {})[t.key] = t
+                return found
             def source_keys(self, source_key):
-                return [k for k, t in self.records.items() if t.source_key == source_key]
+                return sorted(self.get_sources([source_key]).get(source_key, {}))
             def lock(self, key, timeout):
                 return contextlib.nullcontext()
             def iter_all(self):
@@ -38,6 +44,13 @@ class MetadataStore(Protocol):
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Thumbnail]:
         """The records found among ``keys``, in one round trip."""
+
+    def get_sources(self, source_keys: Sequence[str]) -> dict[str, dict[str, Thumbnail]]:
+        """Every record of each source (by source key, then key), in one round trip.
+
+        Sources with no records are left out. This is what page rendering uses: one call
+        answers every spec of every source on the page.
+        """
 
     def set_many(self, thumbnails: Sequence[Thumbnail]) -> None:
         """Insert or replace records and index them under their source."""
@@ -51,7 +64,9 @@ class MetadataStore(Protocol):
     def lock(self, key: str, timeout: float) -> AbstractContextManager[bool]:
         """Try to take the generation lock for ``key``; the context value says if it was won.
 
-        The lock expires after ``timeout`` seconds, so a killed holder never blocks forever.
+        The lock expires after ``timeout`` seconds, so a killed holder never blocks forever
+        (PostgreSQL advisory locks instead end with the holder's connection). It is not
+        re-entrant: a second ``lock()`` on a held key is refused, even from the holder.
         """
 
     def iter_all(self) -> Iterator[Thumbnail]:

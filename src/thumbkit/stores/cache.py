@@ -2,12 +2,14 @@
 
 Reads are one ``get_many`` (one MGET on Django's RedisCache). Records are JSON text, not
 pickles of thumbkit classes, so a release that changes the classes can still read them.
-The per-source index is a JSON list updated under a short cache lock.
+The per-source index is a JSON object holding the source's records (so ``get_sources`` is
+one ``get_many`` too), updated under a short cache lock.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -50,12 +52,13 @@ class CacheStore:
         if not thumbnails:
             return
         try:
-            self.cache.set_many({self._record(t.key): t.to_json() for t in thumbnails}, self.timeout)
-            by_source: dict[str, set[str]] = {}
+            records = {self._record(t.key): t.to_json() for t in thumbnails}
+            self.cache.set_many(records, self.timeout)
+            by_source: dict[str, dict[str, Thumbnail]] = {}
             for t in thumbnails:
-                by_source.setdefault(t.source_key, set()).add(t.key)
-            for source_key, keys in by_source.items():
-                self._update_index(source_key, add=keys)
+                by_source.setdefault(t.source_key, {})[t.key] = t
+            for source_key, added in by_source.items():
+                self._update_index(source_key, add=added)
         except StoreError:
             raise
         except Exception as exc:
@@ -79,11 +82,20 @@ class CacheStore:
             raise StoreError(f"Deleting thumbnail records from the cache failed: {exc}") from exc
 
     def source_keys(self, source_key: str) -> list[str]:
+        return sorted(self.get_sources([source_key]).get(source_key, {}))
+
+    def get_sources(self, source_keys: Sequence[str]) -> dict[str, dict[str, Thumbnail]]:
+        if not source_keys:
+            return {}
+        names = {self._index(k): k for k in source_keys}
         try:
-            raw = self.cache.get(self._index(source_key))
+            found = self.cache.get_many(list(names))
         except Exception as exc:
             raise StoreError(f"Reading the source index failed: {exc}") from exc
-        return sorted(json.loads(raw)) if raw else []
+        return {
+            names[name]: {k: Thumbnail.from_dict(v) for k, v in json.loads(raw).items()}
+            for name, raw in found.items()
+        }
 
     def iter_all(self) -> Iterator[Thumbnail]:
         raise NotImplementedError(
@@ -97,22 +109,43 @@ class CacheStore:
     @contextmanager
     def _lock(self, name: str, timeout: float) -> Iterator[bool]:
         token = secrets.token_hex(16)
-        won = bool(self.cache.add(name, token, max(1, round(timeout))))
+        # Whole seconds, rounded up: RedisCache and Memcached truncate fractions, and a lock
+        # that lapses before its timeout lets a second worker in.
+        seconds = max(1, math.ceil(timeout))
+        try:
+            won = bool(self.cache.add(name, token, seconds))
+        except Exception as exc:
+            raise StoreError(f"Taking a lock in the cache failed: {exc}") from exc
         try:
             yield won
         finally:
-            if won and self.cache.get(name) == token:
+            if won:
+                self._release(name, token)
+
+    def _release(self, name: str, token: str) -> None:
+        # Delete only our own lock: it may have expired and been taken by someone else.
+        try:
+            if self.cache.get(name) == token:
                 self.cache.delete(name)
+        except Exception as exc:
+            raise StoreError(f"Releasing a lock in the cache failed: {exc}") from exc
 
     def _update_index(
-        self, source_key: str, add: set[str] | None = None, remove: set[str] | None = None
+        self,
+        source_key: str,
+        add: dict[str, Thumbnail] | None = None,
+        remove: set[str] | None = None,
     ) -> None:
         name = self._index(source_key)
         with self._wait_for(f"{self.prefix}il:{source_key}"):
-            current = set(json.loads(self.cache.get(name) or "[]"))
-            updated = (current | (add or set())) - (remove or set())
-            if updated != current:
-                self.cache.set(name, json.dumps(sorted(updated)), self.timeout)
+            current = json.loads(self.cache.get(name) or "{}")
+            updated = {**current, **{k: t.to_dict() for k, t in (add or {}).items()}}
+            for key in remove or ():
+                updated.pop(key, None)
+            if not updated:
+                self.cache.delete(name)
+            elif updated != current:
+                self.cache.set(name, json.dumps(updated, sort_keys=True), self.timeout)
 
     @contextmanager
     def _wait_for(self, name: str) -> Iterator[None]:

@@ -3,17 +3,32 @@
 One ``SELECT ... WHERE key IN (...)`` per batch; inserts are upserts, so a duplicate insert
 from a racing process is harmless. Generation locks use PostgreSQL advisory locks (released
 by the server if the holder's connection dies) and a lock table with expiry elsewhere.
+
+Locks are not re-entrant: a second ``lock()`` for a key this connection already holds is
+refused, as in the other stores (PostgreSQL itself would grant it again). Inside an atomic
+block the PostgreSQL lock is a transaction lock, so it is released when the record becomes
+visible to other connections (at commit), never before.
 """
 
 from __future__ import annotations
 
 import secrets
 import struct
+import time
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
+from typing import Any
 
-from django.db import DatabaseError, IntegrityError, connections, router, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    OperationalError,
+    connections,
+    router,
+    transaction,
+)
 from django.utils import timezone
 
 from ..exceptions import StoreError
@@ -31,6 +46,24 @@ _COLUMNS = (
     "spec",
     "source_name",
 )
+
+_RELEASE_ATTEMPTS = 100
+
+# Advisory locks this process holds, per raw database connection (a session).
+_held: weakref.WeakKeyDictionary[Any, set[int]] = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def _mapped(action: str) -> Iterator[None]:
+    try:
+        yield
+    except DatabaseError as exc:
+        raise StoreError(f"{action} failed: {exc}") from exc
+
+
+def _is_contention(exc: OperationalError) -> bool:
+    # SQLite reports a concurrent writer as "database is locked" / "database table is locked".
+    return "is locked" in str(exc)
 
 
 class DatabaseStore:
@@ -53,15 +86,17 @@ class DatabaseStore:
     def set_many(self, thumbnails: Sequence[Thumbnail]) -> None:
         if not thumbnails:
             return
-        objs = [ThumbnailRecord(**t.to_dict()) for t in thumbnails]
+        # PostgreSQL refuses an upsert that touches one row twice: keep the last of each key.
+        latest = {t.key: t for t in thumbnails}
+        objs = [ThumbnailRecord(**t.to_dict()) for t in latest.values()]
         update = [c for c in _COLUMNS if c != "key"]
         features = connections[self.using].features
         unique = ["key"] if features.supports_update_conflicts_with_target else None
         try:
-            with transaction.atomic(using=self.using):
-                ThumbnailRecord.objects.using(self.using).bulk_create(
-                    objs, update_conflicts=True, unique_fields=unique, update_fields=update
-                )
+            # bulk_create is atomic on its own (without a savepoint inside a transaction).
+            ThumbnailRecord.objects.using(self.using).bulk_create(
+                objs, update_conflicts=True, unique_fields=unique, update_fields=update
+            )
         except DatabaseError as exc:
             raise StoreError(f"Writing thumbnail records failed: {exc}") from exc
 
@@ -74,17 +109,30 @@ class DatabaseStore:
         except DatabaseError as exc:
             raise StoreError(f"Deleting thumbnail records failed: {exc}") from exc
 
+    def get_sources(self, source_keys: Sequence[str]) -> dict[str, dict[str, Thumbnail]]:
+        if not source_keys:
+            return {}
+        qs = ThumbnailRecord.objects.using(self.using).filter(source_key__in=list(source_keys))
+        with _mapped("Reading source indexes"):
+            rows = list(qs.values_list(*_COLUMNS))
+        found: dict[str, dict[str, Thumbnail]] = {}
+        for row in rows:
+            record = Thumbnail(*row)
+            found.setdefault(record.source_key, {})[record.key] = record
+        return found
+
     def source_keys(self, source_key: str) -> list[str]:
         try:
             qs = ThumbnailRecord.objects.using(self.using).filter(source_key=source_key)
-            return list(qs.values_list("key", flat=True))
+            return list(qs.order_by("key").values_list("key", flat=True))
         except DatabaseError as exc:
             raise StoreError(f"Reading the source index failed: {exc}") from exc
 
     def iter_all(self) -> Iterator[Thumbnail]:
         qs = ThumbnailRecord.objects.using(self.using).order_by("key").values_list(*_COLUMNS)
-        for row in qs.iterator(chunk_size=2000):
-            yield Thumbnail(*row)
+        with _mapped("Listing thumbnail records"):
+            for row in qs.iterator(chunk_size=2000):
+                yield Thumbnail(*row)
 
     def lock(self, key: str, timeout: float) -> AbstractContextManager[bool]:
         if connections[self.using].vendor == "postgresql":
@@ -93,28 +141,64 @@ class DatabaseStore:
 
     @contextmanager
     def _advisory_lock(self, key: str) -> Iterator[bool]:
-        # Session-level, so it is visible to other connections at once even inside the
-        # caller's transaction, and the server drops it if this process dies.
+        # Session-level, so it is visible to other connections at once and the server drops
+        # it if this process dies; a transaction-level lock inside an atomic block, because
+        # there the record stays invisible to others until commit, and so must the release.
         (number,) = struct.unpack(">q", bytes.fromhex(key[:16]))
-        with connections[self.using].cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s)", [number])
-            won = bool(cursor.fetchone()[0])
+        connection = connections[self.using]
+        with _mapped("Taking a generation lock"):
+            connection.ensure_connection()
+            in_transaction = connection.in_atomic_block or not connection.get_autocommit()
+            session = connection.connection
+            held = _held.setdefault(session, set())
+            won = number not in held and self._try_advisory(number, in_transaction)
+        if won:
+            held.add(number)
         try:
             yield won
         finally:
             if won:
-                with connections[self.using].cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_unlock(%s)", [number])
+                held.discard(number)
+                # A closed session took its lock with it: never reconnect just to unlock.
+                if not in_transaction and connection.connection is session:
+                    with _mapped("Releasing a generation lock"), connection.cursor() as cursor:
+                        cursor.execute("SELECT pg_advisory_unlock(%s)", [number])
+
+    def _try_advisory(self, number: int, in_transaction: bool) -> bool:
+        function = "pg_try_advisory_xact_lock" if in_transaction else "pg_try_advisory_lock"
+        with connections[self.using].cursor() as cursor:
+            cursor.execute(f"SELECT {function}(%s)", [number])
+            return bool(cursor.fetchone()[0])
 
     @contextmanager
     def _table_lock(self, key: str, timeout: float) -> Iterator[bool]:
         token = secrets.token_hex(16)
-        won = self._acquire_row(key, token, timeout)
+        with _mapped("Taking a generation lock"):
+            try:
+                won = self._acquire_row(key, token, timeout)
+            except OperationalError as exc:
+                if not _is_contention(exc):
+                    raise
+                won = False  # another writer has the table right now: that is contention
         try:
             yield won
         finally:
             if won:
-                GenerationLock.objects.using(self.using).filter(key=key, token=token).delete()
+                self._release_row(key, token)
+
+    def _release_row(self, key: str, token: str) -> None:
+        # A release lost to a busy database would leave the lock to expire and stall every
+        # waiter until then: retry it for a while.
+        mine = GenerationLock.objects.using(self.using).filter(key=key, token=token)
+        with _mapped("Releasing a generation lock"):
+            for attempt in range(_RELEASE_ATTEMPTS):
+                try:
+                    mine.delete()
+                    return
+                except OperationalError as exc:
+                    if not _is_contention(exc) or attempt == _RELEASE_ATTEMPTS - 1:
+                        raise
+                    time.sleep(0.02)
 
     def _acquire_row(self, key: str, token: str, timeout: float) -> bool:
         now = timezone.now()

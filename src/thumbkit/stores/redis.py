@@ -1,7 +1,8 @@
 """The ``redis`` store: records in Redis through redis-py (``pip install django-thumbkit[redis]``).
 
 Batch reads are one ``MGET``; writes are one pipeline of ``SET`` + ``SADD`` (the per-source
-index is a Redis set). Locks are ``SET NX PX`` released by a compare-and-delete script. No
+index is a Redis hash of the source's records, so ``get_sources`` is one pipeline of
+``HGETALL``). Locks are ``SET NX PX`` released by a compare-and-delete script. No
 ``KEYS``: maintenance walks records with ``SCAN``. Every call has a socket timeout.
 """
 
@@ -70,7 +71,7 @@ class RedisStore:
             pipe = self.client.pipeline(transaction=False)
             for t in thumbnails:
                 pipe.set(self._record(t.key), t.to_json())
-                pipe.sadd(self._index(t.source_key), t.key)
+                pipe.hset(self._index(t.source_key), t.key, t.to_json())
             pipe.execute()
 
     def delete_many(self, keys: Iterable[str]) -> None:
@@ -82,12 +83,26 @@ class RedisStore:
             pipe = self.client.pipeline(transaction=False)
             pipe.delete(*[self._record(k) for k in keys])
             for t in records.values():
-                pipe.srem(self._index(t.source_key), t.key)
+                pipe.hdel(self._index(t.source_key), t.key)
             pipe.execute()
+
+    def get_sources(self, source_keys: Sequence[str]) -> dict[str, dict[str, Thumbnail]]:
+        if not source_keys:
+            return {}
+        with self._mapped("Reading source indexes"):
+            pipe = self.client.pipeline(transaction=False)
+            for key in source_keys:
+                pipe.hgetall(self._index(key))
+            hashes = pipe.execute()
+        return {
+            key: {_text(k): Thumbnail.from_json(v) for k, v in found.items()}
+            for key, found in zip(source_keys, hashes, strict=True)
+            if found
+        }
 
     def source_keys(self, source_key: str) -> list[str]:
         with self._mapped("Reading the source index"):
-            members = self.client.smembers(self._index(source_key))
+            members = self.client.hkeys(self._index(source_key))
         return sorted(m.decode() if isinstance(m, bytes) else m for m in members)
 
     def iter_all(self) -> Iterator[Thumbnail]:
@@ -118,3 +133,7 @@ class RedisStore:
             if won:
                 with self._mapped("Releasing a generation lock"):
                     self._release(keys=[name], args=[token])
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -2,7 +2,9 @@
 
 Block form (sorl-thumbnail's)::
 
-    {% thumbnail src "300x300" crop="center" as t %}<img src="{{ t.url }}">{% empty %}...{% endthumbnail %}
+    {% thumbnail src "300x300" crop="center" as t %}
+      <img src="{{ t.url }}" width="{{ t.width }}" height="{{ t.height }}">
+    {% empty %}...{% endthumbnail %}
 
 Inline form, rendering a whole ``<img>`` with width and height::
 

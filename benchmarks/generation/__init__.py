@@ -1,0 +1,3 @@
+"""The generation benchmark: one big source to one thumbnail, per library, in fresh processes."""
+
+from __future__ import annotations

@@ -1,0 +1,208 @@
+"""Run every benchmark: ``python benchmarks/run.py`` (``make bench``). See benchmarks/README.md.
+
+Makes the source images once in a temporary directory, runs each library's configuration
+in its own worker processes (each library needs its own settings), prints the tables and
+writes them to ``benchmarks/results/latest.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if sys.path[0] == str(Path(__file__).resolve().parent):
+    sys.path[0] = str(ROOT)  # run as a script: import the package, not its files
+
+from benchmarks import images, report  # noqa: E402
+from benchmarks.common import PG, REDIS_MARK, REDIS_URL, Env, parse_results  # noqa: E402
+from benchmarks.generation.worker import CASES  # noqa: E402
+from benchmarks.generation.worker import LIBRARIES as GEN_LIBRARIES  # noqa: E402
+from benchmarks.listpage.base import ROWS_MAX  # noqa: E402
+from benchmarks.listpage.worker import LIBRARIES, library  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+LISTPAGE = "benchmarks.listpage.worker"
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=["listpage", "generation"], help="run one benchmark")
+    parser.add_argument("--libs", default=",".join(LIBRARIES), help="list-page libraries")
+    parser.add_argument("--rows", default="100,1000", help=f"page sizes (max {ROWS_MAX})")
+    parser.add_argument("--fresh", type=int, default=3, help="fresh processes per page")
+    parser.add_argument("--runs", type=int, default=15, help="timed renders per warm page")
+    parser.add_argument("--budget", type=float, default=3.0, help="seconds per warm page")
+    parser.add_argument("--gen-runs", type=int, default=5, help="timed runs per generation")
+    parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument("--quick", action="store_true", help="100 rows, 1 fresh run, few runs")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = parser.parse_args()
+    if args.quick:
+        args.rows, args.fresh, args.runs, args.budget, args.gen_runs = "100", 1, 5, 1.0, 2
+    return args
+
+
+# A fixed mmap threshold: big buffers are always mapped and unmapped, so each run's peak RSS
+# is its own (glibc's adaptive threshold would keep a freed buffer of the first run in the
+# heap, and later runs would appear to need less memory).
+MALLOC = {"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131072"}
+
+
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {**os.environ, **(extra or {})}
+    paths = [str(ROOT), str(ROOT / "src"), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    return env
+
+
+def worker(
+    module: str, job: dict[str, Any], env: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Run one worker process; its results, or an ``error`` result with its stderr tail."""
+    command = [sys.executable, "-m", module, report.dumps(job)]
+    done = subprocess.run(
+        command, cwd=ROOT, env=child_env(env), capture_output=True, text=True, timeout=900
+    )
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-6:]
+        print(f"  ! {module} {job.get('action', '')} failed:\n    " + "\n    ".join(tail))
+        return [{"error": tail[-1] if tail else f"exit {done.returncode}"}]
+    return parse_results(done.stdout)
+
+
+def services(args: argparse.Namespace) -> tuple[str, bool]:
+    db = args.db
+    if db == "postgres":
+        try:
+            import psycopg
+
+            dsn = f"host={PG['HOST']} port={PG['PORT']} user={PG['USER']} dbname=postgres"
+            psycopg.connect(dsn, connect_timeout=2).close()
+        except Exception as exc:
+            print(f"PostgreSQL unreachable ({exc}); using SQLite.")
+            db = "sqlite"
+    return db, clean_redis()
+
+
+def clean_redis() -> bool:
+    """Delete this benchmark's keys (and only those); False when Redis is unreachable."""
+    try:
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL, socket_timeout=2)
+        names = list(client.scan_iter(match=f"*{REDIS_MARK}*", count=1000))
+        for start in range(0, len(names), 1000):
+            client.delete(*names[start : start + 1000])
+        return True
+    except Exception as exc:
+        print(f"Redis unreachable ({exc}); skipping configurations that need it.")
+        return False
+
+
+def make_sources(env: Env, do_listpage: bool, do_generation: bool) -> None:
+    start = time.perf_counter()
+    if do_listpage:
+        images.write_photos(env.media / "photos", ROWS_MAX)
+        images.link_tree(env.media / "photos", env.media / "photos-m")
+    if do_generation:
+        images.write_generation_sources(Path(env.work) / "sources")
+    print(f"Source images made in {time.perf_counter() - start:.1f}s")
+
+
+def listpage(env: Env, args: argparse.Namespace) -> list[dict[str, Any]]:
+    names = args.libs.split(",")
+    # Making the thumbnails is not timed: two libraries at a time, one per core.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        warmed = dict(zip(names, pool.map(partial(prepare_library, env), names), strict=True))
+    results: list[dict[str, Any]] = []
+    for name in names:
+        for config, note in warmed[name].items():
+            results += measure(env, args, name, config, note)
+    return results
+
+
+def prepare_library(env: Env, name: str) -> dict[str, str]:
+    """Set up one library's database and warm each configuration; {config: problem}."""
+    lib = library(name)
+    base = {"env": env.__dict__, "lib": name}
+    setup = worker(LISTPAGE, {**base, "action": "setup"})
+    if "error" in setup[0]:
+        return {}
+    notes = {}
+    for config in lib.configs:
+        if not env.redis and config in lib.redis_configs:
+            continue
+        warmed = worker(LISTPAGE, {**base, "config": config, "action": "warm"})[0]
+        notes[config] = str(warmed.get("error") or warmed.get("problems") or "")
+        print(f"{name} {config}: thumbnails made in {warmed.get('seconds', '?')}s {notes[config]}")
+    return notes
+
+
+def measure(
+    env: Env, args: argparse.Namespace, name: str, config: str, note: str
+) -> list[dict[str, Any]]:
+    """Fresh-process samples of every page, then one warm process for all of them."""
+    rows = [int(r) for r in args.rows.split(",")]
+    job = {"env": env.__dict__, "lib": name, "config": config}
+    tag = {"lib": name, "config": config, "warm_problem": note}
+    results = []
+    for template in library(name).templates_for(config):
+        for n in rows:
+            fresh = {**job, "action": "fresh", "template": template, "rows": n}
+            samples = [worker(LISTPAGE, fresh)[0] for _ in range(args.fresh)]
+            results.append({**tag, **report.merge_fresh(samples)})
+    warm = {**job, "action": "warm-process", "rows": rows, "runs": args.runs}
+    for result in worker(LISTPAGE, {**warm, "budget": args.budget}):
+        results.append({**tag, **result})
+    print(f"{name} {config}: measured")
+    return results
+
+
+def generation(env: Env, args: argparse.Namespace) -> list[dict[str, Any]]:
+    results = []
+    for case in CASES:
+        for lib in GEN_LIBRARIES:
+            job = {"env": env.__dict__, "lib": lib, "case": case, "runs": args.gen_runs}
+            result = worker("benchmarks.generation.worker", job, MALLOC)[0]
+            results.append({"lib": lib, "case": case, **result})
+            print(f"{case} {lib}: {report.short(result)}")
+    return results
+
+
+def main() -> None:
+    args = arguments()
+    db, redis_ok = services(args)
+    work = Path(tempfile.mkdtemp(prefix="thumbkit-bench-"))
+    env = Env(work=str(work), db=db, redis=redis_ok)
+    started = time.time()
+    load_before = os.getloadavg()
+    try:
+        make_sources(env, args.only != "generation", args.only != "listpage")
+        pages = listpage(env, args) if args.only != "generation" else []
+        gens = generation(env, args) if args.only != "listpage" else []
+    finally:
+        if env.redis:
+            clean_redis()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    meta = report.meta(args, env, started, load_before)
+    text = report.render(meta, pages, gens)
+    print(text)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.md").write_text(text)
+    (RESULTS / "latest.json").write_text(report.dumps({"meta": meta, "pages": pages, "gen": gens}))
+    print(f"Written to {RESULTS / 'latest.md'}")
+
+
+if __name__ == "__main__":
+    main()

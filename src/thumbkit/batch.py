@@ -1,0 +1,99 @@
+"""Source-level loading: every record of many sources in one store round trip, memoised.
+
+A source's records answer every spec at once: after :func:`load`, a lookup of any spec on
+that source is a dict lookup (hit, or known miss) with no further I/O. A source's *version*
+(bumped when its file is overwritten under the same name) travels with its records, as a
+record whose spec is ``VERSION_SPEC``; the version is part of every thumbnail key, so an
+overwritten source gets new keys, names and URLs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from .keys import source_key
+from .source import Source
+from .stores import get_store
+from .thumbnail import Thumbnail
+
+VERSION_SPEC = "@version"
+COMPLETE = "@complete"  # memo marker: the memo holds every record of its source
+MANIFEST_VERSION = 1
+
+
+def version_record(src: Source, version: str) -> Thumbnail:
+    key = source_key(src)
+    return Thumbnail(
+        key=key,
+        name=version,
+        width=0,
+        height=0,
+        format="",
+        storage_alias="",
+        source_key=key,
+        spec=VERSION_SPEC,
+        source_name=src.name,
+    )
+
+
+def is_complete(src: Source) -> bool:
+    memo = src.memo()
+    return memo is not None and memo.get(COMPLETE) == source_key(src)
+
+
+def load(sources: Iterable[Source]) -> dict[str, dict[str, Thumbnail]]:
+    """Make sure every source's records are known; one store round trip for all of them.
+
+    Returns the records by source key for the sources that had to be read.
+    """
+    todo: dict[str, list[Source]] = {}
+    for src in sources:
+        if not is_complete(src):
+            todo.setdefault(source_key(src), []).append(src)
+    if not todo:
+        return {}
+    found: dict[str, dict[str, Thumbnail]] = get_store().get_sources(list(todo))
+    for key, group in todo.items():
+        for src in group:
+            fill(src, found.get(key, {}))
+    return found
+
+
+def fill(src: Source, records: Mapping[str, Thumbnail]) -> None:
+    """Memoise a complete record set on the source's object."""
+    memo = src.memo()
+    if memo is None:
+        return
+    memo.clear()
+    memo.update(records)
+    memo[COMPLETE] = source_key(src)
+
+
+def version_of(records: Mapping[str, Thumbnail]) -> str:
+    return next((r.name for r in records.values() if r.spec == VERSION_SPEC), "")
+
+
+def to_manifest(src_key: str, records: Iterable[Thumbnail]) -> dict[str, Any]:
+    return {
+        "v": MANIFEST_VERSION,
+        "source": src_key,
+        "records": [r.to_dict() for r in sorted(records, key=lambda r: r.key)],
+    }
+
+
+def from_manifest(value: Any, src_key: str) -> dict[str, Thumbnail] | None:
+    """The records in a manifest column, or None when it does not describe this source."""
+    if not isinstance(value, dict) or value.get("v") != MANIFEST_VERSION:
+        return None
+    if value.get("source") != src_key:
+        return None
+    try:
+        return {r["key"]: Thumbnail.from_dict(r) for r in value.get("records", [])}
+    except (KeyError, TypeError):
+        return None
+
+
+def memo_records(src: Source) -> Sequence[Thumbnail]:
+    memo = src.memo() or {}
+    return [v for v in memo.values() if isinstance(v, Thumbnail)]

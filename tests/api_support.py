@@ -1,0 +1,99 @@
+"""Storages and helpers for the API, template, budget and bad-source tests.
+
+``StrictStorage`` proves a code path touches no file: every method that would do I/O
+raises. ``CountingStorage`` records every storage call so a test can assert the exact list.
+Both are plain FileSystemStorage subclasses configured through ``STORAGES``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.core.files.storage import FileSystemStorage
+from django.test import override_settings
+
+# Storage calls seen by CountingStorage, in order: (method, name).
+CALLS: list[tuple[str, str]] = []
+
+IO_METHODS = ("open", "save", "exists", "size", "delete", "listdir", "path", "get_modified_time")
+
+
+class StorageTouched(BaseException):
+    """Raised by StrictStorage: the code under test did storage I/O it must not do.
+
+    A BaseException, so no ``except Exception`` on the way (error mapping, cleanup that
+    logs and carries on) can turn the violation into something a test would accept.
+    """
+
+
+def _refuse(method: str) -> Any:
+    def refuse(self: FileSystemStorage, name: str = "", *args: Any, **kwargs: Any) -> Any:
+        raise StorageTouched(f"storage.{method}({name!r}) was called")
+
+    return refuse
+
+
+class StrictStorage(FileSystemStorage):
+    """A storage whose only working method is ``url()``."""
+
+
+for _method in IO_METHODS:
+    setattr(StrictStorage, _method, _refuse(_method))
+
+
+def _count(method: str) -> Any:
+    original = getattr(FileSystemStorage, method)
+
+    def counted(self: FileSystemStorage, name: str = "", *args: Any, **kwargs: Any) -> Any:
+        CALLS.append((method, str(name)))
+        return original(self, name, *args, **kwargs)
+
+    return counted
+
+
+class CountingStorage(FileSystemStorage):
+    """A working FileSystemStorage that records every call in ``CALLS``."""
+
+
+for _method in (*IO_METHODS, "url"):
+    setattr(CountingStorage, _method, _count(_method))
+
+
+class BrokenOpenStorage(FileSystemStorage):
+    """A storage whose ``open`` fails the way a flaky disk or network share does."""
+
+    def open(self, name: str, mode: str = "rb") -> Any:
+        raise OSError(5, "Input/output error", name)
+
+
+def storages_with(location: str, **aliases: str) -> dict[str, Any]:
+    """A STORAGES dict whose aliases all use the given backend class path at ``location``."""
+    config: dict[str, Any] = {
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    }
+    for alias, backend in aliases.items():
+        config[alias] = {"BACKEND": backend, "OPTIONS": {"location": location}}
+    return config
+
+
+@contextmanager
+def only_storage(location: str, backend: str, **thumbkit: Any) -> Iterator[None]:
+    """Make ``default`` and ``thumbs`` use ``backend``; thumbnails go to ``thumbs``."""
+    from django.conf import settings
+
+    storages = storages_with(location, default=backend, thumbs=backend)
+    with override_settings(
+        STORAGES=storages, THUMBKIT={**settings.THUMBKIT, "STORAGE": "thumbs", **thumbkit}
+    ):
+        yield
+
+
+def files_under(root: str) -> list[str]:
+    """Every file below ``root``, relative to it (empty if ``root`` does not exist)."""
+    found = []
+    for directory, _dirs, names in os.walk(root):
+        found.extend(os.path.relpath(os.path.join(directory, n), root) for n in names)
+    return sorted(found)
