@@ -23,19 +23,22 @@ from django.core.files.storage import FileSystemStorage
 
 RESULT_PREFIX = "BENCH-RESULT "
 REDIS_URL = os.environ.get("THUMBKIT_BENCH_REDIS", "redis://127.0.0.1:6379/12")
-# Every Redis key the benchmarks write contains this, so a run can clean up after itself
-# without touching anyone else's keys on a shared server.
-REDIS_MARK = "tkbench"
 PG = {"HOST": "127.0.0.1", "PORT": "5432", "USER": "postgres"}
 
 
 @dataclass(frozen=True)
 class Env:
-    """Where a run keeps its files, and which database it uses."""
+    """Where a run keeps its files, and which services it uses."""
 
     work: str  # temporary directory of this run
     db: str  # "postgres" | "sqlite"
     redis: bool  # Redis reachable: configurations that need it run
+    run: str  # this run's id: part of every database name and Redis key it makes
+
+    @property
+    def mark(self) -> str:
+        """In every Redis key and database name of this run, so two runs never collide."""
+        return f"tkbench_{self.run}"
 
     @property
     def media(self) -> Path:
@@ -52,7 +55,7 @@ class Env:
 def database(env: Env, name: str) -> dict[str, Any]:
     """The ``default`` database of one library's workers (each library has its own)."""
     if env.db == "postgres":
-        return {"ENGINE": "django.db.backends.postgresql", "NAME": f"tkbench_{name}", **PG}
+        return {"ENGINE": "django.db.backends.postgresql", "NAME": f"{env.mark}_{name}", **PG}
     return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(Path(env.work) / f"{name}.db")}
 
 
@@ -78,7 +81,7 @@ def base_settings(env: Env, name: str) -> dict[str, Any]:
             "redis": {
                 "BACKEND": "django.core.cache.backends.redis.RedisCache",
                 "LOCATION": REDIS_URL,
-                "KEY_PREFIX": f"{REDIS_MARK}-{name}",
+                "KEY_PREFIX": f"{env.mark}-{name}",
             },
         },
         "STORAGES": {

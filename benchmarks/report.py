@@ -111,8 +111,7 @@ def _ratio(value: float | None, floor: float | None) -> str:
 
 
 def _pair(fresh: Any, warm: Any) -> str:
-    if fresh is None:
-        return str(warm)
+    fresh, warm = ("-" if v is None else v for v in (fresh, warm))
     return str(warm) if fresh == warm else f"{fresh} / {warm}"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -24,7 +25,7 @@ if sys.path[0] == str(Path(__file__).resolve().parent):
     sys.path[0] = str(ROOT)  # run as a script: import the package, not its files
 
 from benchmarks import images, report  # noqa: E402
-from benchmarks.common import PG, REDIS_MARK, REDIS_URL, Env, parse_results  # noqa: E402
+from benchmarks.common import PG, REDIS_URL, Env, parse_results  # noqa: E402
 from benchmarks.generation.worker import CASES  # noqa: E402
 from benchmarks.generation.worker import LIBRARIES as GEN_LIBRARIES  # noqa: E402
 from benchmarks.listpage.base import ROWS_MAX  # noqa: E402
@@ -80,33 +81,46 @@ def worker(
     return parse_results(done.stdout)
 
 
-def services(args: argparse.Namespace) -> tuple[str, bool]:
-    db = args.db
-    if db == "postgres":
-        try:
-            import psycopg
-
-            dsn = f"host={PG['HOST']} port={PG['PORT']} user={PG['USER']} dbname=postgres"
-            psycopg.connect(dsn, connect_timeout=2).close()
-        except Exception as exc:
-            print(f"PostgreSQL unreachable ({exc}); using SQLite.")
-            db = "sqlite"
-    return db, clean_redis()
+PG_DSN = f"host={PG['HOST']} port={PG['PORT']} user={PG['USER']} dbname=postgres"
 
 
-def clean_redis() -> bool:
-    """Delete this benchmark's keys (and only those); False when Redis is unreachable."""
+def postgres_ok() -> bool:
+    try:
+        import psycopg
+
+        psycopg.connect(PG_DSN, connect_timeout=2).close()
+        return True
+    except Exception as exc:
+        print(f"PostgreSQL unreachable ({exc}); using SQLite.")
+        return False
+
+
+def redis_ok() -> bool:
     try:
         import redis
 
-        client = redis.Redis.from_url(REDIS_URL, socket_timeout=2)
-        names = list(client.scan_iter(match=f"*{REDIS_MARK}*", count=1000))
-        for start in range(0, len(names), 1000):
-            client.delete(*names[start : start + 1000])
+        redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
         return True
     except Exception as exc:
         print(f"Redis unreachable ({exc}); skipping configurations that need it.")
         return False
+
+
+def clean_up(env: Env) -> None:
+    """Drop this run's databases and Redis keys (only this run's: the server is shared)."""
+    if env.redis:
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL, socket_timeout=2)
+        names = list(client.scan_iter(match=f"*{env.mark}*", count=1000))
+        for start in range(0, len(names), 1000):
+            client.delete(*names[start : start + 1000])
+    if env.db == "postgres":
+        import psycopg
+
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            for name in LIBRARIES:
+                conn.execute(f'DROP DATABASE IF EXISTS "{env.mark}_{name}" WITH (FORCE)')
 
 
 def make_sources(env: Env, do_listpage: bool, do_generation: bool) -> None:
@@ -181,9 +195,9 @@ def generation(env: Env, args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def main() -> None:
     args = arguments()
-    db, redis_ok = services(args)
+    db = "postgres" if args.db == "postgres" and postgres_ok() else "sqlite"
     work = Path(tempfile.mkdtemp(prefix="thumbkit-bench-"))
-    env = Env(work=str(work), db=db, redis=redis_ok)
+    env = Env(work=str(work), db=db, redis=redis_ok(), run=secrets.token_hex(3))
     started = time.time()
     load_before = os.getloadavg()
     try:
@@ -191,9 +205,8 @@ def main() -> None:
         pages = listpage(env, args) if args.only != "generation" else []
         gens = generation(env, args) if args.only != "listpage" else []
     finally:
-        if env.redis:
-            clean_redis()
         if not args.keep:
+            clean_up(env)
             shutil.rmtree(work, ignore_errors=True)
     meta = report.meta(args, env, started, load_before)
     text = report.render(meta, pages, gens)

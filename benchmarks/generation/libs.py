@@ -99,7 +99,7 @@ class VipsFloor(Runner):
 
 
 def django_settings(media: Path, env: Env, apps: list[str], **extra: Any) -> dict[str, Any]:
-    settings = base_settings(Env(work=str(media.parent), db="sqlite", redis=False), "gen")
+    settings = base_settings(env, "gen")
     counting = settings["STORAGES"]["default"]
     counting["OPTIONS"] = {"location": str(media), "base_url": "/media/"}
     settings["STORAGES"]["easy_thumbnails"] = counting

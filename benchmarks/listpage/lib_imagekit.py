@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db import models
 
-from ..common import REDIS_MARK, Env
+from ..common import Env
 from .base import Library, image_field, img, profile_model
 
 STRATEGIES = {
@@ -40,7 +40,7 @@ class Imagekit(Library):
             "APPS": ["imagekit"],
             "IMAGEKIT_DEFAULT_CACHEFILE_STRATEGY": STRATEGIES[config],
             "IMAGEKIT_CACHE_BACKEND": "redis" if config == "jit-redis" else "default",
-            "IMAGEKIT_CACHE_PREFIX": f"{REDIS_MARK}-imagekit:",
+            "IMAGEKIT_CACHE_PREFIX": f"{env.mark}-imagekit:",
         }
 
     def models(self) -> dict[str, type[models.Model]]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import models
 
-from ..common import REDIS_MARK, REDIS_URL, Env
+from ..common import REDIS_URL, Env
 from .base import Library, image_field, img, profile_model
 
 
@@ -37,7 +37,7 @@ class Sorl(Library):
             "THUMBNAIL_KVSTORE": f"sorl.thumbnail.kvstores.{kvstore}.KVStore",
             "THUMBNAIL_CACHE": "redis" if config == "cached_db-redis" else "default",
             "THUMBNAIL_REDIS_URL": REDIS_URL,
-            "THUMBNAIL_KEY_PREFIX": f"{REDIS_MARK}-sorl",
+            "THUMBNAIL_KEY_PREFIX": f"{env.mark}-sorl",
             "THUMBNAIL_QUALITY": 85,
             "THUMBNAIL_DEBUG": True,  # raise instead of rendering an empty page
         }

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db import models
 
-from ..common import REDIS_MARK, REDIS_URL, Env
+from ..common import REDIS_URL, Env
 from .base import Library, image_field, img, profile_model
 
 THUMBNAILS = {"small": "100x100 crop", "card": {"size": "250x250", "crop": "center"}}
@@ -22,7 +22,7 @@ STORES: dict[str, tuple[str, dict[str, Any]]] = {
     "db": ("db", {}),
     "cache-locmem": ("cache", {"cache": "default"}),
     "cache-redis": ("cache", {"cache": "redis"}),
-    "redis": ("redis", {"url": REDIS_URL, "prefix": f"{REDIS_MARK}:thumbkit:"}),
+    "redis": ("redis", {"url": REDIS_URL}),
     "manifest": ("db", {}),
 }
 
@@ -55,6 +55,8 @@ class Thumbkit(Library):
 
     def settings(self, config: str, env: Env) -> dict[str, Any]:
         store, options = STORES[config]
+        if store == "redis":
+            options = {**options, "prefix": f"{env.mark}:thumbkit:"}
         return {"APPS": ["thumbkit"], "THUMBKIT": {"STORE": store, "STORE_OPTIONS": options}}
 
     def models(self) -> dict[str, type[models.Model]]:

@@ -86,6 +86,12 @@ class Thumbnails(Mapping[str, Thumbnail]):
 class ThumbkitFieldFile(ImageFieldFile):
     field: ImageField
 
+    def save(self, name: str, content: Any, save: bool = True) -> None:
+        # Marks a file written through the field, even when the row is saved later: the
+        # next save of the row then treats it as a new source (same name or not).
+        self._thumbkit_new = True
+        super().save(name, content, save)
+
     @property
     def thumbnails(self) -> Thumbnails:
         return Thumbnails(self)
@@ -140,8 +146,9 @@ class ImageField(models.ImageField):
 
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
         file = getattr(model_instance, self.attname)
-        uploading = bool(file) and not file._committed
+        uploading = bool(file) and (not file._committed or getattr(file, "_thumbkit_new", False))
         result = super().pre_save(model_instance, add)
+        file._thumbkit_new = False
         lifecycle.note_save(model_instance, self, uploading)
         return result
 

@@ -135,7 +135,7 @@ def after_commit(label: str, pk: Any, attname: str, old: str, new: str, uploadin
         # Overwritten in place: a new version gives new keys, so no old URL is ever served.
         src = coerce(new, storage=field.storage)
         get_store().set_many([batch.version_record(src, secrets.token_hex(4))])
-    if uploading and field.generate_on_save and field.thumbnails:
+    if (uploading or old != new) and field.generate_on_save and field.thumbnails:
         dispatch(label, pk, attname, new)
 
 
@@ -147,7 +147,10 @@ def forget(label: str, attname: str, name: str) -> None:
 
 def dispatch(label: str, pk: Any, attname: str, name: str) -> None:
     """Generate now, or enqueue the task when ``THUMBKIT["UPLOAD"] == "task"``."""
-    if get_settings().upload == "task":
+    mode = get_settings().upload
+    if mode == "off":
+        return
+    if mode == "task":
         from .tasks import enqueue_field_thumbnails
 
         enqueue_field_thumbnails(label, pk, attname, name)
