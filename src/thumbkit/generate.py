@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 from django.core.files.storage import storages
 
-from . import files
+from . import files, pipeline
 from .conf import get_settings
 from .engines import get_engine
-from .exceptions import ThumbkitError
+from .exceptions import GenerationError, ThumbkitError
 from .keys import default_name, source_key
 from .signals import thumbnails_generated
 from .source import Source
@@ -38,7 +38,8 @@ def generate(source: Source, items: Sequence[tuple[Spec, str]]) -> dict[str, Thu
     try:
         for (spec, key), out in zip(items, rendered, strict=True):
             name = default_name(source, spec, key, out.format, settings.prefix)
-            written.append(files.write(storage, name, out.data))
+            data = _post_processed(out.data, out.format, spec)
+            written.append(files.write(storage, name, data))
             thumbs.append(
                 Thumbnail(
                     key=key,
@@ -58,6 +59,15 @@ def generate(source: Source, items: Sequence[tuple[Spec, str]]) -> dict[str, Thu
         raise
     thumbnails_generated.send(sender=Thumbnail, source=source, thumbnails=thumbs)
     return {t.key: t for t in thumbs}
+
+
+def _post_processed(data: bytes, fmt: str, spec: Spec) -> bytes:
+    try:
+        return pipeline.run_post(data, fmt, spec.post_processors)
+    except ThumbkitError:
+        raise
+    except Exception as exc:  # an optimizer is user code or a tool: report, never leak
+        raise GenerationError(f"A post-processor of {spec.canonical!r} failed: {exc!r}") from exc
 
 
 def _remove(storage: object, names: list[str]) -> None:

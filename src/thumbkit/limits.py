@@ -43,7 +43,12 @@ def check_request(spec: Spec, limits: Limits) -> None:
 
 
 def check_output(plan: Plan, spec: Spec, limits: Limits) -> None:
-    width, height = plan.output
+    check_size(plan.output, spec, limits)
+
+
+def check_size(size: tuple[int, int], spec: Spec, limits: Limits) -> None:
+    """Refuse an output size over the caps (planned, or made by a spec's processors)."""
+    width, height = size
     side, cap = limits.max_output_side, limits.max_output_pixels
     if side is not None and max(width, height) > side:
         raise OutputTooLarge(

@@ -9,17 +9,21 @@ Grammar (sorl-thumbnail's geometry, plus options)::
 Options: crop (center, top, bottom, left, right, "X Y" with X/Y in %, px or keywords, smart,
 noop), upscale, quality (1-100), format (JPEG, PNG, WEBP, AVIF, GIF), progressive, padding,
 padding_color (#rgb/#rrggbb), background (#rgb/#rrggbb, for flattening transparency),
-colorspace (RGB, GRAY). Keyword options given to ``get_thumbnail`` use the same names.
+colorspace (RGB, GRAY). Keyword options given to ``get_thumbnail`` use the same names, plus
+``processors`` and ``post_processors`` (lists; see ``thumbkit.pipeline``), which are also
+accepted in named specs.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from .exceptions import InvalidSpec
+from .pipeline import load_steps, steps_text
 
 GRAMMAR = (
     'a named spec from THUMBKIT["SPECS"] or a geometry "WxH", "W" or "xH" followed by '
@@ -42,9 +46,9 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", "none"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Spec:
-    """A validated spec. Build one with :func:`parse`; compare and hash by value."""
+    """A validated spec. Build one with :func:`parse`; compares and hashes by canonical text."""
 
     width: int | None
     height: int | None
@@ -57,6 +61,15 @@ class Spec:
     padding_color: str = DEFAULT_PADDING_COLOR
     background: str | None = None
     colorspace: str | None = None
+    # Pillow-image processors run after the geometry; post-processors on the encoded bytes.
+    processors: tuple[Any, ...] = field(default=(), repr=False)
+    post_processors: tuple[Any, ...] = field(default=(), repr=False)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Spec) and other.canonical == self.canonical
+
+    def __hash__(self) -> int:
+        return hash(self.canonical)
 
     @property
     def geometry(self) -> str:
@@ -66,7 +79,7 @@ class Spec:
             return f"x{self.height}"
         return f"{self.width}x{self.height}"
 
-    @property
+    @cached_property
     def canonical(self) -> str:
         """The one text form of this spec: equal specs give equal text, and equal keys."""
         parts = [self.geometry]
@@ -93,6 +106,10 @@ class Spec:
             out["background"] = self.background
         if self.colorspace is not None:
             out["colorspace"] = self.colorspace.lower()
+        if self.processors:
+            out["processors"] = steps_text(self.processors)
+        if self.post_processors:
+            out["post_processors"] = steps_text(self.post_processors)
         return out
 
     def crop_offsets(self) -> tuple[str, str] | None:
@@ -297,4 +314,6 @@ _CLEANERS: dict[str, Any] = {
     "padding_color": clean_color,
     "background": _clean_optional_color,
     "colorspace": _clean_colorspace,
+    "processors": lambda value: load_steps(value, "processor"),
+    "post_processors": lambda value: load_steps(value, "post-processor"),
 }

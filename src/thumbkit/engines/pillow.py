@@ -19,9 +19,9 @@ from typing import Any
 
 from PIL import Image, ImageCms, ImageFile, ImageOps
 
-from .. import limits
+from .. import limits, pipeline
 from ..conf import Limits, Settings
-from ..exceptions import GenerationError, SourceTooLarge, SourceUnreadable
+from ..exceptions import GenerationError, SourceTooLarge, SourceUnreadable, ThumbkitError
 from ..geometry import Plan, plan
 from ..spec import Spec
 from . import Rendered
@@ -244,8 +244,22 @@ def _render_one(
         image = image.crop(entropy_box(image, p.cropped))
     if p.canvas is not None:
         image = _pad(image, p.canvas, spec.padding_color)
+    if spec.processors:
+        image = _processed(image, spec, settings.limits)
     fmt = spec.format or _default_format(source_format, image.mode)
     return _encode(image, spec, fmt, icc, settings)
+
+
+def _processed(image: Image.Image, spec: Spec, lim: Limits) -> Image.Image:
+    """Run the spec's processors; they may change size and mode, so check both after."""
+    try:
+        image = pipeline.run(image, spec.processors)
+    except ThumbkitError:
+        raise
+    except Exception as exc:  # a processor is user code: report it as a generation failure
+        raise GenerationError(f"A processor of {spec.canonical!r} failed: {exc!r}") from exc
+    limits.check_size(image.size, spec, lim)
+    return _normalise(image)
 
 
 def _resize(image: Image.Image, p: Plan) -> Image.Image:

@@ -111,6 +111,11 @@ class VipsEngine:
     def _one(
         self, data: bytes, spec: Spec, p: Plan, source_format: str, settings: Settings
     ) -> Rendered:
+        if spec.processors:
+            # Processors work on Pillow images: such specs are made by the Pillow engine.
+            from .pillow import PillowEngine
+
+            return PillowEngine().render(data, [spec], settings)[0]
         fmt = spec.format or (source_format if source_format in WEB_FORMATS else None)
         try:
             image = self.vips.Image.thumbnail_buffer(
