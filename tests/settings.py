@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from importlib.util import find_spec
 
 SECRET_KEY = "thumbkit-tests"
 DEBUG = False
@@ -21,6 +22,11 @@ INSTALLED_APPS = [
     "thumbkit",
     "tests.testapp",
 ]
+
+# The database task backend, for the upload-task tests: it runs on django.tasks (Django 6)
+# or on the django_tasks backport (Django 5.2); without either it cannot be imported.
+if find_spec("django_tasks_db") and (find_spec("django.tasks") or find_spec("django_tasks")):
+    INSTALLED_APPS.append("django_tasks_db")
 
 DATABASES = {
     "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.path.join(MEDIA_ROOT, "db.sqlite3")},

@@ -129,6 +129,27 @@ def prefetch_thumbnails(
     return result
 
 
+def fetch_thumbnails(
+    images: Iterable[Any], sizes: Sequence[str | Spec]
+) -> dict[tuple[str, str], Thumbnail | None]:
+    """django-thumbnails' batch call: ``prefetch_thumbnails`` for a list of FieldFiles.
+
+    A size names a thumbnail declared on the image's field, or is any spec; empty files are
+    skipped. One store round trip for all images; returns what ``prefetch_thumbnails`` does.
+    """
+    pairs = [(image, coerce(image)) for image in images if image]
+    loaded = batch.load(src for _, src in pairs)
+    result: dict[tuple[str, str], Thumbnail | None] = {}
+    for image, src in pairs:
+        records = _records(src, loaded)
+        versioned = replace(src, version=batch.version_of(records))
+        declared = getattr(getattr(image, "field", None), "thumbnails", {})
+        for size in sizes:
+            spec = image.field.declared_spec(size) if size in declared else get_spec(size)
+            result[(src.name, str(size))] = records.get(thumbnail_key(versioned, spec))
+    return result
+
+
 def delete(source: Any, delete_file: bool = True) -> None:
     """Forget and delete every thumbnail of ``source``; delete the source too if asked.
 
@@ -184,6 +205,7 @@ __all__ = [
     "aprefetch_thumbnails",
     "delete",
     "ensure",
+    "fetch_thumbnails",
     "get_spec",
     "get_thumbnail",
     "prefetch_thumbnails",

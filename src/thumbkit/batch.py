@@ -42,22 +42,58 @@ def is_complete(src: Source) -> bool:
     return memo is not None and memo.get(COMPLETE) == source_key(src)
 
 
-def load(sources: Iterable[Source]) -> dict[str, dict[str, Thumbnail]]:
+def load(sources: Iterable[Source], *, peers: bool = True) -> dict[str, dict[str, Thumbnail]]:
     """Make sure every source's records are known; one store round trip for all of them.
 
-    Returns the records by source key for the sources that had to be read.
+    A source that is the file of a thumbkit field whose row carries a manifest column is
+    read from the manifest, with no I/O. With ``peers`` (a lookup), the sources of the model
+    instances loaded together with the ones asked for are read in the same round trip, as
+    each instance's fetch mode says (``FETCH_RAISE`` raises ``FieldFetchBlocked``); an
+    explicit prefetch passes ``peers=False``: exactly its sources, whatever the fetch mode.
+
+    Returns the records by source key for the sources read from the store.
     """
-    todo: dict[str, list[Source]] = {}
-    for src in sources:
-        if not is_complete(src):
-            todo.setdefault(source_key(src), []).append(src)
+    todo = _unresolved(sources)
+    if todo and peers:
+        from .peers import peer_sources  # peers imports fields, which imports this module
+
+        todo = _unresolved([*todo, *peer_sources(todo)])
     if not todo:
         return {}
-    found: dict[str, dict[str, Thumbnail]] = get_store().get_sources(list(todo))
-    for key, group in todo.items():
+    groups: dict[str, list[Source]] = {}
+    for src in todo:
+        groups.setdefault(source_key(src), []).append(src)
+    found: dict[str, dict[str, Thumbnail]] = get_store().get_sources(list(groups))
+    for key, group in groups.items():
         for src in group:
             fill(src, found.get(key, {}))
     return found
+
+
+def _unresolved(sources: Iterable[Source]) -> list[Source]:
+    """The sources neither memoised nor described by their row's manifest (one per object)."""
+    todo: dict[int, Source] = {}
+    for src in sources:
+        mark = id(src.origin) if src.origin is not None else id(src)
+        if mark not in todo and not is_complete(src) and not _read_manifest(src):
+            todo[mark] = src
+    return list(todo.values())
+
+
+def _read_manifest(src: Source) -> bool:
+    """Fill the memo from the manifest column on the source's own row, if it describes it.
+
+    Only a value already on the instance counts: a deferred column would cost a query.
+    """
+    column = getattr(getattr(src.origin, "field", None), "manifest_field", None)
+    instance = getattr(src.origin, "instance", None)
+    if not column or instance is None or column not in instance.__dict__:
+        return False
+    records = from_manifest(instance.__dict__[column], source_key(src))
+    if records is None:
+        return False
+    fill(src, records)
+    return True
 
 
 def fill(src: Source, records: Mapping[str, Thumbnail]) -> None:

@@ -57,6 +57,10 @@ class OutputTooLarge(InvalidSpec):
 class SourceError(ThumbkitError):
     """The source image cannot be used. Templates render their fallback for these."""
 
+    # Django's template engine renders a variable whose lookup raises this as empty, so
+    # ``{{ p.photo.thumbnails.small.url }}`` on an empty or broken photo degrades.
+    silent_variable_failure = True
+
 
 class SourceMissing(SourceError):
     """The source does not exist (empty field, deleted file)."""

@@ -18,33 +18,52 @@ none when the field keeps a manifest column on its own row.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import ItemsView, Iterator, Mapping, ValuesView
 from typing import Any
 
 from django.core import checks
 from django.db import models
 from django.db.models.fields.files import ImageFieldFile
-from django.db.models.signals import post_delete, post_init, post_save
+from django.db.models.signals import post_delete, post_init, post_save, pre_delete
 
-from . import lifecycle, peers
+from . import api, lifecycle, peers
+from .conf import get_settings
 from .exceptions import InvalidSpec
-from .spec import Spec, parse
+from .spec import Spec
 from .thumbnail import Thumbnail
 
 Declared = Mapping[str, Any]  # name -> geometry string, named spec, or dict of options
 
 
 def parse_declared(value: Any) -> Spec:
-    """A declared size: ``"100x100 crop"``, ``"card"`` or ``{"size": "100x100", "crop": ...}``."""
+    """A declared size: ``"100x100 crop"``, ``"card"`` or ``{"size": "100x100", "crop": ...}``.
+
+    In a dict, ``size`` may also be a ``(width, height)`` pair (django-athumb's style), with
+    ``None`` for a free side.
+    """
     if isinstance(value, Spec | str):
-        return parse(value)
+        return api.get_spec(value)
     if isinstance(value, Mapping):
         options = dict(value)
-        size = options.pop("size", None)
-        if not isinstance(size, str):
-            raise InvalidSpec(f"A declared thumbnail needs a 'size' geometry string: {value!r}.")
-        return parse(size, **options)
+        size = _geometry(options.pop("size", None), value)
+        return api.get_spec(size, **options)
     raise InvalidSpec(f"A declared thumbnail is a string or a dict, not {value!r}.")
+
+
+def _geometry(size: Any, declared: Any) -> str:
+    if isinstance(size, str):
+        return size
+    if isinstance(size, list | tuple) and len(size) == 2:
+        width, height = (str(side) if side else "" for side in size)
+        return f"{width}x{height}" if height else width
+    raise InvalidSpec(
+        f"A declared thumbnail needs a 'size': a geometry string or a (width, height) pair; "
+        f"got {declared!r}."
+    )
+
+
+# Names a declared thumbnail cannot take: attribute access would give the mapping's method.
+RESERVED = frozenset(name for name in dir(Mapping) if not name.startswith("_")) | {"all"}
 
 
 class Thumbnails(Mapping[str, Thumbnail]):
@@ -56,7 +75,7 @@ class Thumbnails(Mapping[str, Thumbnail]):
     def __getitem__(self, name: str) -> Thumbnail:
         field = self._file.field
         if name not in field.thumbnails:
-            raise KeyError(name)
+            raise KeyError(self._unknown(name))
         return lifecycle.thumbnail_of(self._file, field.declared_spec(name))
 
     def __getattr__(self, name: str) -> Thumbnail:
@@ -65,10 +84,11 @@ class Thumbnails(Mapping[str, Thumbnail]):
         try:
             return self[name]
         except KeyError:
-            raise AttributeError(
-                f"{self._file.field} declares no thumbnail {name!r}; "
-                f"declared: {', '.join(self._file.field.thumbnails) or 'none'}."
-            ) from None
+            raise AttributeError(self._unknown(name)) from None
+
+    def _unknown(self, name: str) -> str:
+        declared = ", ".join(self._file.field.thumbnails) or "none"
+        return f"{self._file.field} declares no thumbnail {name!r}; declared: {declared}."
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._file.field.thumbnails)
@@ -80,16 +100,32 @@ class Thumbnails(Mapping[str, Thumbnail]):
         return name in self._file.field.thumbnails
 
     def all(self) -> list[Thumbnail]:
-        return [self[name] for name in self]
+        """Every declared thumbnail, in declaration order; missing ones are made together."""
+        field = self._file.field
+        return lifecycle.thumbnails_of(self._file, field.declared_specs())
+
+    def items(self) -> ItemsView[str, Thumbnail]:
+        self.all()  # resolve (and make) them in one go; the view then reads the memo
+        return super().items()
+
+    def values(self) -> ValuesView[Thumbnail]:
+        self.all()
+        return super().values()
+
+    def __repr__(self) -> str:
+        return f"<Thumbnails of {self._file.name!r}: {', '.join(self)}>"
 
 
 class ThumbkitFieldFile(ImageFieldFile):
     field: ImageField
 
     def save(self, name: str, content: Any, save: bool = True) -> None:
-        # Marks a file written through the field, even when the row is saved later: the
-        # next save of the row then treats it as a new source (same name or not).
-        self._thumbkit_new = True
+        # A file written through the field is a new source even under its old name (a
+        # storage that overwrites): the row's next save must give it new thumbnails. The
+        # mark goes on the instance, because Django replaces this object when it assigns
+        # the new name.
+        lifecycle.mark_written(self.instance, self.field.attname)
+        self.__dict__.pop(lifecycle.MEMO, None)
         super().save(name, content, save)
 
     @property
@@ -114,10 +150,15 @@ class ImageField(models.ImageField):
         self.manifest_field = manifest_field
         self.generate_on_save = generate_on_save
         self._specs: dict[str, Spec] = {}
+        self._specs_for: object = None
         super().__init__(*args, **kwargs)
 
     def declared_spec(self, name: str) -> Spec:
-        # Parsed on first use: named specs depend on settings, which are not read at import.
+        # Parsed on first use, and again after settings change: named specs and LIMITS are
+        # settings, which are not read at import and may be overridden (tests, reloads).
+        current = get_settings()
+        if self._specs_for is not current:
+            self._specs, self._specs_for = {}, current
         spec = self._specs.get(name)
         if spec is None:
             spec = self._specs[name] = parse_declared(self.thumbnails[name])
@@ -142,14 +183,15 @@ class ImageField(models.ImageField):
         post_init.connect(peers.join, sender=cls, dispatch_uid=f"{uid}:peers", weak=False)
         post_init.connect(lifecycle.remember, sender=cls, dispatch_uid=f"{uid}:init", weak=False)
         post_save.connect(lifecycle.saved, sender=cls, dispatch_uid=f"{uid}:save", weak=False)
+        pre_delete.connect(lifecycle.deleting, sender=cls, dispatch_uid=f"{uid}:pre", weak=False)
         post_delete.connect(lifecycle.deleted, sender=cls, dispatch_uid=f"{uid}:del", weak=False)
 
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
         file = getattr(model_instance, self.attname)
-        uploading = bool(file) and (not file._committed or getattr(file, "_thumbkit_new", False))
-        result = super().pre_save(model_instance, add)
-        file._thumbkit_new = False
-        lifecycle.note_save(model_instance, self, uploading)
+        fresh = bool(file) and not file._committed
+        result = super().pre_save(model_instance, add)  # writes an uncommitted file
+        written = lifecycle.take_written(model_instance, self.attname)
+        lifecycle.note_save(model_instance, self, bool(result) and (fresh or written))
         return result
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -158,11 +200,15 @@ class ImageField(models.ImageField):
     def _check_thumbnails(self) -> list[checks.CheckMessage]:
         errors: list[checks.CheckMessage] = []
         for name in self.thumbnails:
-            try:
-                parse_declared(self.thumbnails[name])
-            except InvalidSpec as exc:
+            problem = _name_problem(name)
+            if problem is None:
+                try:
+                    parse_declared(self.thumbnails[name])
+                except InvalidSpec as exc:
+                    problem = str(exc)
+            if problem is not None:
                 errors.append(
-                    checks.Error(f"Thumbnail {name!r}: {exc}", obj=self, id="thumbkit.E010")
+                    checks.Error(f"Thumbnail {name!r}: {problem}", obj=self, id="thumbkit.E010")
                 )
         return errors
 
@@ -185,6 +231,14 @@ class ImageField(models.ImageField):
                 id="thumbkit.E011",
             )
         ]
+
+
+def _name_problem(name: object) -> str | None:
+    if not isinstance(name, str) or not name or name.startswith("_"):
+        return "a declared thumbnail's name is a non-empty string not starting with '_'."
+    if name in RESERVED:
+        return f"the name hides the method photo.thumbnails.{name}(); choose another name."
+    return None
 
 
 def thumbkit_fields(model: type[models.Model]) -> list[ImageField]:

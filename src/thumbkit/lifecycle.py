@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import weakref
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from django.db.models.fields.files import FieldFile
 
 from . import api, batch, peers
 from .conf import get_settings
+from .exceptions import GenerationError, LockTimeout, SourceError, StoreError
 from .keys import source_key
 from .source import Source, coerce
 from .spec import Spec
@@ -33,6 +35,11 @@ logger = logging.getLogger("thumbkit")
 
 INITIAL = "_thumbkit_initial"
 PENDING = "_thumbkit_pending"
+WRITTEN = "_thumbkit_written"
+MEMO = "_thumbkit_memo"  # the attribute Source.memo() keeps resolved records in
+
+# Failures of thumbnail work after a save: logged, because the save itself succeeded.
+RECOVERABLE = (SourceError, GenerationError, StoreError, LockTimeout)
 
 
 def thumbnail_of(file: FieldFile, spec: Spec) -> Thumbnail:
@@ -41,6 +48,14 @@ def thumbnail_of(file: FieldFile, spec: Spec) -> Thumbnail:
     if not batch.is_complete(src) and file.instance is not None and file.instance.pk is not None:
         peers.fetch(file.field, file.instance, load_instances)
     return api.get_thumbnail(file, spec)
+
+
+def thumbnails_of(file: FieldFile, specs: list[Spec]) -> list[Thumbnail]:
+    """Several thumbnails of one file: one lookup, and the missing ones made in one pass."""
+    src = coerce(file)
+    if not batch.is_complete(src) and file.instance is not None and file.instance.pk is not None:
+        peers.fetch(file.field, file.instance, load_instances)
+    return api.resolve([(src, api.get_spec(spec)) for spec in specs])
 
 
 def load_instances(instances: list[models.Model]) -> None:
@@ -85,29 +100,80 @@ def remember(sender: type[models.Model], instance: models.Model, **kwargs: Any) 
     from .fields import thumbkit_fields
 
     instance.__dict__[INITIAL] = {
-        f.attname: instance.__dict__.get(f.attname) or "" for f in thumbkit_fields(sender)
+        f.attname: _stored_name(instance.__dict__.get(f.attname)) for f in thumbkit_fields(sender)
     }
+
+
+def _stored_name(value: Any) -> str:
+    # What the row holds in the database: a name, or a FieldFile already written. An upload
+    # given to the constructor is not stored yet.
+    if isinstance(value, str):
+        return value
+    if isinstance(value, FieldFile) and getattr(value, "_committed", False):
+        return value.name or ""
+    return ""
+
+
+def mark_written(instance: models.Model, attname: str) -> None:
+    """A file was written through the field: the row's next save has a new source."""
+    instance.__dict__.setdefault(WRITTEN, set()).add(attname)
+
+
+def take_written(instance: models.Model, attname: str) -> bool:
+    written: set[str] = instance.__dict__.get(WRITTEN, set())
+    if attname in written:
+        written.discard(attname)
+        return True
+    return False
 
 
 def note_save(instance: models.Model, field: ImageField, uploading: bool) -> None:
     """Called by the field's ``pre_save``, after the file was written to storage."""
-    initial = instance.__dict__.get(INITIAL, {}).get(field.attname, "")
+    # A new row has no thumbnails yet, whatever file it was created with.
+    initial = "" if instance._state.adding else _initial(instance, field.attname)
     current = getattr(instance, field.attname).name or ""
+    pending = instance.__dict__.setdefault(PENDING, {})
+    if field.attname in pending:
+        # Django calls pre_save twice when an UPDATE finds no row and it INSERTs instead.
+        uploading = uploading or pending[field.attname][2]
     if uploading or current != initial:
-        instance.__dict__.setdefault(PENDING, {})[field.attname] = (initial, current, uploading)
+        pending[field.attname] = (initial, current, uploading)
         if field.manifest_field:
             # The manifest describes the old file; the row must not keep it for the new one.
             setattr(instance, field.manifest_field, {})
 
 
+def _initial(instance: models.Model, attname: str) -> str:
+    name: str = instance.__dict__.get(INITIAL, {}).get(attname, "")
+    return name
+
+
 def saved(sender: type[models.Model], instance: models.Model, using: str, **kwargs: Any) -> None:
     """``post_save``: schedule the file's thumbnail work for after commit."""
     pending = instance.__dict__.pop(PENDING, {})
-    initial = instance.__dict__.setdefault(INITIAL, {})
+    ref, label = weakref.ref(instance), sender._meta.label
     for attname, (old, new, uploading) in pending.items():
-        initial[attname] = new
-        job = partial(after_commit, sender._meta.label, instance.pk, attname, old, new, uploading)
+        job = partial(_committed, ref, label, instance.pk, attname, old, new, uploading)
         transaction.on_commit(job, using=using)
+
+
+def _committed(ref: weakref.ref[models.Model], *args: Any) -> None:
+    # Only a committed save changes what the row holds: after a rollback the instance still
+    # compares with the old name, so saving it again redoes the work.
+    instance = ref()
+    if instance is not None:
+        attname, new = args[2], args[4]
+        instance.__dict__.setdefault(INITIAL, {})[attname] = new
+    after_commit(*args)
+
+
+def deleting(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    """``pre_delete``: load a deferred file name while the row still exists."""
+    from .fields import thumbkit_fields
+
+    deferred = [f.attname for f in thumbkit_fields(sender) if f.attname not in instance.__dict__]
+    if deferred and instance.pk is not None:
+        instance.refresh_from_db(fields=deferred)
 
 
 def deleted(sender: type[models.Model], instance: models.Model, using: str, **kwargs: Any) -> None:
@@ -118,7 +184,7 @@ def deleted(sender: type[models.Model], instance: models.Model, using: str, **kw
         name = instance.__dict__.get(field.attname)
         name = getattr(name, "name", name)
         if name:
-            job = partial(forget, sender._meta.label, field.attname, str(name))
+            job = partial(_forget_deleted, sender._meta.label, field.attname, str(name))
             transaction.on_commit(job, using=using)
 
 
@@ -126,23 +192,44 @@ def deleted(sender: type[models.Model], instance: models.Model, using: str, **kw
 
 
 def after_commit(label: str, pk: Any, attname: str, old: str, new: str, uploading: bool) -> None:
+    """Remove the old file's thumbnails, version an overwritten file, make the new ones.
+
+    Runs in the request that saved (sync mode): a source that cannot be read or a storage
+    that fails is logged, never turned into an error page for a save that succeeded.
+    """
     field = _field(label, attname)
-    if old and (old != new or uploading):
-        forget(label, attname, old)
-    if not new:
-        return
-    if uploading and old == new:
-        # Overwritten in place: a new version gives new keys, so no old URL is ever served.
-        src = coerce(new, storage=field.storage)
-        get_store().set_many([batch.version_record(src, secrets.token_hex(4))])
-    if (uploading or old != new) and field.generate_on_save and field.thumbnails:
-        dispatch(label, pk, attname, new)
+    try:
+        if old and old == new and uploading:
+            # Overwritten in place: a new version gives new keys, names and URLs.
+            forget(label, attname, old)
+            src = coerce(new, storage=field.storage)
+            get_store().set_many([batch.version_record(src, secrets.token_hex(4))])
+        elif old and old != new:
+            _forget_unused(label, attname, old)
+        if new and (uploading or old != new) and field.generate_on_save and field.thumbnails:
+            dispatch(label, pk, attname, new)
+    except RECOVERABLE:
+        logger.warning("Thumbnails of %s %s.%s failed", label, pk, attname, exc_info=True)
 
 
 def forget(label: str, attname: str, name: str) -> None:
     """Delete the thumbnails and records of a file, keeping the file itself."""
     field = _field(label, attname)
     api.delete(coerce(name, storage=field.storage), delete_file=False)
+
+
+def _forget_deleted(label: str, attname: str, name: str) -> None:
+    try:
+        _forget_unused(label, attname, name)
+    except RECOVERABLE:
+        logger.warning("Removing the thumbnails of %s failed", name, exc_info=True)
+
+
+def _forget_unused(label: str, attname: str, name: str) -> None:
+    # Rows may share a file (copies, fixtures): its thumbnails stay while one still uses it.
+    model = apps.get_model(label)
+    if not model._base_manager.filter(**{attname: name}).exists():
+        forget(label, attname, name)
 
 
 def dispatch(label: str, pk: Any, attname: str, name: str) -> None:
@@ -169,7 +256,12 @@ def generate_declared(label: str, pk: Any, attname: str, name: str) -> int:
         return 0  # stale job: the row has moved on, its own job will do the work
     field = _field(label, attname)
     load_instances([instance])
-    return api.ensure(file, field.declared_specs())
+    try:
+        return api.ensure(file, field.declared_specs())
+    except SourceError:
+        # Retrying cannot help a missing or unreadable file: say so once and stop.
+        logger.warning("Cannot make the thumbnails of %s %s.%s", label, pk, attname, exc_info=True)
+        return 0
 
 
 def write_manifest(sender: Any, source: Source, thumbnails: list[Thumbnail], **kwargs: Any) -> None:

@@ -61,6 +61,8 @@ class Command:
     """
 
     def __init__(self, args: Sequence[str], formats: Sequence[str] = (), timeout: float = 30):
+        if isinstance(args, str) or not args:
+            raise ValueError("Command needs a program and its arguments, as a list")
         self.args = list(args)
         self.formats = [f.upper() for f in formats]
         self.timeout = timeout

@@ -10,16 +10,24 @@ first thumbnail, so they are resolved together with no change to views or templa
 
 Under Django 6.1's ``FETCH_PEERS`` thumbkit uses Django's own peers instead, and under
 ``FETCH_RAISE`` a lookup that is not already resolved raises ``FieldFetchBlocked``.
+
+Cohorts hold weak references only, are per thread, start afresh with every request and
+never grow past ``MAX_COHORT`` live members; a pickled or deep-copied instance gets an empty
+cohort of its own (it resolves alone unless prefetched explicitly).
 """
 
 from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.core.signals import request_started
 from django.db.models import Model
+from django.dispatch import receiver
+
+from .source import Source, coerce
 
 FETCH_ONE: Any
 try:  # Django >= 6.1
@@ -27,8 +35,8 @@ try:  # Django >= 6.1
 except ImportError:  # Django 5.2 has no fetch modes
     FETCH_ONE = None
 
-# A cohort this big is closed, so a batch job that loads millions of rows without asking
-# for a thumbnail never holds an unbounded list.
+# A cohort with this many live members is closed, so a batch job that loads millions of
+# rows without asking for a thumbnail never holds an unbounded list.
 MAX_COHORT = 10_000
 
 _local = threading.local()
@@ -45,6 +53,19 @@ class Cohort:
     def members(self) -> list[Model]:
         return [obj for ref in self.refs if (obj := ref()) is not None]
 
+    def has_room(self) -> bool:
+        """Room for one more; a full cohort first drops the references of dead instances.
+
+        A long-lived thread that loads rows without ever asking for a thumbnail fills its
+        cohort with dead references; pruning them (rather than starting a new cohort at an
+        arbitrary row) keeps the rows of one page in one cohort. It only continues when at
+        least half of it is free again, so pruning costs O(1) per member on average.
+        """
+        if len(self.refs) < MAX_COHORT:
+            return True
+        self.refs = [ref for ref in self.refs if ref() is not None]
+        return len(self.refs) < MAX_COHORT // 2
+
     def __reduce__(self) -> tuple[type[Cohort], tuple[()]]:
         return (Cohort, ())
 
@@ -60,10 +81,16 @@ def join(sender: type[Model], instance: Model, **kwargs: Any) -> None:
     """``post_init`` receiver: add the instance to its model's open cohort."""
     cohorts = _open()
     cohort = cohorts.get(sender)
-    if cohort is None or len(cohort.refs) >= MAX_COHORT:
+    if cohort is None or not cohort.has_room():
         cohort = cohorts[sender] = Cohort()
     cohort.refs.append(weakref.ref(instance))
     instance.__dict__["_thumbkit_cohort"] = cohort
+
+
+@receiver(request_started, dispatch_uid="thumbkit:peers:request")
+def close_all(**kwargs: Any) -> None:
+    """Close this thread's open cohorts: rows of one request never batch with the next's."""
+    _local.cohorts = {}
 
 
 def peers_of(instance: Model) -> list[Model]:
@@ -104,3 +131,39 @@ def fetch(field: Any, instance: Model, load: Callable[[list[Model]], None]) -> N
         fetcher.fetch_one(instance)
     else:
         mode.fetch(fetcher, instance)
+
+
+def peer_sources(sources: Iterable[Source]) -> list[Source]:
+    """The sources of every thumbkit field of the instances ``sources`` came from and their
+    peers (per each instance's fetch mode, which may raise ``FieldFetchBlocked``).
+
+    Sources that are not the file of a saved model instance's thumbkit field have no peers.
+    Deferred and empty fields are left out: loading them would cost a query per row.
+    """
+    from .fields import ImageField  # fields imports this module
+
+    found: dict[int, Model] = {}
+
+    def collect(instances: list[Model]) -> None:
+        found.update((id(obj), obj) for obj in instances)
+
+    for src in sources:
+        field = getattr(src.origin, "field", None)
+        instance = getattr(src.origin, "instance", None)
+        if not isinstance(field, ImageField) or instance is None or instance.pk is None:
+            continue
+        if id(instance) not in found:
+            fetch(field, instance, collect)
+    return [src for obj in found.values() for src in _loaded_sources(obj)]
+
+
+def _loaded_sources(instance: Model) -> list[Source]:
+    from .fields import thumbkit_fields
+
+    sources = []
+    for field in thumbkit_fields(type(instance)):
+        if field.attname in instance.__dict__:
+            file = getattr(instance, field.attname)
+            if file:
+                sources.append(coerce(file))
+    return sources

@@ -1,8 +1,12 @@
 """Background generation through Django's Tasks framework.
 
-``django.tasks`` on Django 6, the ``django_tasks`` backport on 5.2. The task is declared on
-the default backend and queue (Django validates those at import); the backend and queue
-chosen in ``THUMBKIT["TASK_BACKEND"]`` / ``["TASK_QUEUE"]`` are applied when enqueueing.
+``django.tasks`` on Django 6, the ``django_tasks`` backport on 5.2. Django validates a task
+against its backend and queue when the task is declared, so this module (imported only when
+``THUMBKIT["UPLOAD"]`` is ``"task"``, or by a worker running the task) declares it on the
+backend and queue of ``THUMBKIT["TASK_BACKEND"]`` / ``["TASK_QUEUE"]``: a project whose
+``TASKS`` has no ``"default"`` alias, or whose backend lists its queues, can still import it.
+They are applied again at each enqueue, so changed settings take effect.
+
 Arguments are JSON values only, and the task is idempotent: a job for a file the row no
 longer has, or for thumbnails that exist already, does nothing.
 """
@@ -25,7 +29,10 @@ except ImportError:  # Django 5.2: the backport
         ) from exc
 
 
-@task()
+_declared = get_settings()
+
+
+@task(backend=_declared.task_backend, queue_name=_declared.task_queue)
 def generate_field_thumbnails(label: str, pk: Any, attname: str, name: str) -> int:
     """Make the declared thumbnails of ``label`` row ``pk``'s ``attname`` file ``name``."""
     from .lifecycle import generate_declared

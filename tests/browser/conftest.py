@@ -75,7 +75,7 @@ def wait_until_up(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
     pytest.fail(f"The example site did not answer within {START_TIMEOUT}s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def example_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of the example site with its own SQLite, media and sample photos."""
     var_dir = tmp_path_factory.mktemp("example-var")
@@ -111,7 +111,7 @@ def _chromium_present() -> None:
         unavailable("playwright is not installed")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.core.files.storage import FileSystemStorage
 from django.db import models
 
 from thumbkit.fields import ImageField
@@ -67,3 +68,40 @@ class Team(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class StyledPhoto(models.Model):
+    """Declared thumbnails in every style: geometry string, named spec, dict of options."""
+
+    image = ImageField(
+        upload_to="styled",
+        blank=True,
+        thumbnails={
+            "thumb": "80x60 crop",
+            "card": "card",
+            "wide": {"size": "200", "format": "png"},
+            "square": {"size": "50x50", "crop": "center", "quality": 70},
+        },
+    )
+
+
+class OnDemandPhoto(models.Model):
+    """Declared thumbnails that are not made at upload (``generate_on_save=False``)."""
+
+    image = ImageField(
+        upload_to="ondemand",
+        blank=True,
+        thumbnails={"small": "100x100 crop"},
+        generate_on_save=False,
+    )
+
+
+class OverwritePhoto(models.Model):
+    """A file field on a storage that overwrites: a new upload may keep the old name."""
+
+    image = ImageField(
+        upload_to="overwrite",
+        blank=True,
+        storage=FileSystemStorage(allow_overwrite=True),
+        thumbnails={"small": "100x100 crop", "card": "card"},
+    )

@@ -1,0 +1,54 @@
+"""What the thumbkit maintenance commands share: model, field and size arguments."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.apps import apps
+from django.core.management.base import CommandError
+from django.db import models
+
+from ...fields import ImageField
+from ...spec import Spec
+
+
+def get_model(label: str) -> type[models.Model]:
+    try:
+        return apps.get_model(label)
+    except (LookupError, ValueError) as exc:
+        raise CommandError(f"Unknown model {label!r} (use app_label.ModelName): {exc}") from exc
+
+
+def get_file_field(model: type[models.Model], name: str) -> models.FileField:
+    try:
+        field = model._meta.get_field(name)
+    except Exception as exc:
+        raise CommandError(f"{model._meta.label} has no field {name!r}.") from exc
+    if not isinstance(field, models.FileField):
+        raise CommandError(f"{model._meta.label}.{name} is not a file or image field.")
+    return field
+
+
+def get_thumbkit_field(model: type[models.Model], name: str) -> ImageField:
+    field = get_file_field(model, name)
+    if not isinstance(field, ImageField):
+        raise CommandError(
+            f"{model._meta.label}.{name} is not a thumbkit.fields.ImageField, so it declares "
+            "no thumbnails."
+        )
+    return field
+
+
+def declared(field: models.FileField, sizes: Sequence[str]) -> list[Spec] | None:
+    """The specs of the declared ``sizes`` (None for no sizes given); unknown ones refused."""
+    if not sizes:
+        return None
+    names = list(field.thumbnails) if isinstance(field, ImageField) else []
+    unknown = [size for size in sizes if size not in names]
+    if unknown:
+        raise CommandError(
+            f"{field.model._meta.label}.{field.name} declares no size "
+            f"{', '.join(repr(u) for u in unknown)}; declared: {', '.join(names) or 'none'}."
+        )
+    assert isinstance(field, ImageField)
+    return [field.declared_spec(size) for size in dict.fromkeys(sizes)]

@@ -1,0 +1,114 @@
+"""``manage.py thumbkit_regenerate app.Model field``: make a field's declared thumbnails.
+
+django-athumb's ``athumb_regen_field``: every row's file gets its declared thumbnails (all,
+or the ``--size`` ones). By default only missing ones are made; ``--force`` deletes and
+remakes them. Rows are spread over ``--workers`` processes (every core by default), with a
+progress bar on stderr; a row that fails (a corrupt source) is reported at the end with its
+pk and error, the others still run, and the command then exits with status 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.apps import apps
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from ... import api, bulk
+from ...fields import ImageField
+from ...source import coerce
+from ._common import declared, get_model, get_thumbkit_field
+
+
+def make_row(item: bulk.Item, options: Mapping[str, Any]) -> int:
+    """The job for one row (in a worker process): how many thumbnails it made."""
+    model = apps.get_model(item.label)
+    field = model._meta.get_field(item.attname)
+    assert isinstance(field, ImageField)
+    instance = model._base_manager.db_manager(options["using"]).filter(pk=item.pk).first()
+    file = getattr(instance, item.attname, None)
+    if not file or file.name != item.name:
+        return 0  # gone or replaced since it was listed: its own save makes its thumbnails
+    sizes = options["sizes"]
+    specs = [field.declared_spec(s) for s in sizes] if sizes else field.declared_specs()
+    if options["force"]:
+        bulk.remove([coerce(file)], specs)
+    return api.ensure(file, specs)
+
+
+class Command(BaseCommand):
+    help = (
+        "Make the declared thumbnails of a thumbkit ImageField for every row: only the missing "
+        "ones, or all of them again with --force. Uses every core."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("model", help="app_label.ModelName")
+        parser.add_argument("field", help="a thumbkit.fields.ImageField of the model")
+        parser.add_argument(
+            "--size",
+            action="extend",
+            nargs="+",
+            default=[],
+            dest="sizes",
+            help="declared sizes to make (default: every declared size)",
+        )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="delete existing thumbnails and make them again (new files)",
+        )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=None,
+            help="worker processes (default: one per core; 1 runs in this process)",
+        )
+        parser.add_argument(
+            "--chunk-size", type=int, default=10, help="rows handed to a worker at a time"
+        )
+        parser.add_argument("--database", default=None, help="database alias of the rows")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        model = get_model(options["model"])
+        field = get_thumbkit_field(model, options["field"])
+        declared(field, options["sizes"])  # refuses undeclared sizes before any work
+        requested = options["workers"]
+        if (requested is not None and requested < 1) or options["chunk_size"] < 1:
+            raise CommandError("--workers and --chunk-size must be at least 1.")
+        with_file, total = bulk.count_rows(model, field.attname, options["database"])
+        # No more processes than chunks: a process that would get no work is not started.
+        chunks = -(-with_file // options["chunk_size"])
+        workers = min(requested or bulk.default_workers(), max(1, chunks))
+        label = f"{model._meta.label}.{field.name}"
+        progress = bulk.Progress(with_file, self.stderr, label, enabled=options["verbosity"] > 0)
+        job_options = {
+            "using": options["database"],
+            "sizes": list(options["sizes"]),
+            "force": options["force"],
+        }
+        report = bulk.run(
+            make_row,
+            bulk.rows(model, field.attname, options["database"]),
+            job_options,
+            workers=workers,
+            chunk_size=options["chunk_size"],
+            progress=progress,
+        )
+        self._summary(label, report, total - with_file, workers, options["verbosity"])
+
+    def _summary(
+        self, label: str, report: bulk.Report, empty: int, workers: int, verbosity: int
+    ) -> None:
+        if verbosity > 0:
+            self.stdout.write(
+                f"{label}: made {report.count} thumbnail(s) for {report.items} row(s) "
+                f"({empty} without a file skipped) in {report.seconds:.1f}s "
+                f"with {workers} worker(s)."
+            )
+        if report.failures:
+            self.stderr.write(f"{len(report.failures)} row(s) failed:")
+            for failure in report.failures:
+                self.stderr.write(f"  {failure}")
+            raise CommandError(f"{len(report.failures)} of {report.items} row(s) failed.")
