@@ -179,9 +179,9 @@ def count_redis() -> None:
         return
     if getattr(AbstractConnection, "_tkbench_counted", False):
         return
-    send_packed = AbstractConnection.send_packed_command
-    send_command = AbstractConnection.send_command
-    pack_commands = AbstractConnection.pack_commands
+    send_packed: Callable[..., None] = AbstractConnection.send_packed_command
+    send_command: Callable[..., None] = AbstractConnection.send_command
+    pack_commands: Callable[..., Any] = AbstractConnection.pack_commands
 
     def counted_send_packed(self: Any, command: Any, check_health: bool = True) -> None:
         RedisCounter.round_trips += 1
@@ -228,7 +228,7 @@ class Counting:
         self.queries += 1
         return execute(*args)
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self._wrapper.__exit__(*exc)
         calls = Counter(CountingStorage.calls)
         calls.subtract(self._storage)

@@ -250,6 +250,14 @@ def _page_targets(pages: list[Result], floor: float) -> list[str]:
     return lines
 
 
+def failures(pages: list[Result]) -> list[str]:
+    """Libraries that could not be set up, and configurations whose warm-up went wrong."""
+    lines = [f"- {r['lib']} {r['stage']}: {r['error']}" for r in pages if "stage" in r]
+    warm = {(r["lib"], r["config"]): r["warm_problem"] for r in pages if r.get("warm_problem")}
+    lines += [f"- {lib} {config} warm-up: {note}" for (lib, config), note in warm.items()]
+    return lines
+
+
 def _verdict(text: str, ok: bool, target: str) -> str:
     return f"- {'met' if ok else 'MISSED'}: {text} (target {target})"
 
@@ -277,6 +285,9 @@ def render(info: Result, pages: list[Result], gens: list[Result]) -> str:
     for case in sorted({g["case"] for g in gens}, key=_case_order):
         out += ["", f"## Generation: {CASE_TITLES.get(case, case)}", ""]
         out += generation_rows(gens, case)
+    problems = failures(pages)
+    if problems:
+        out += ["", "## Failures", "", *problems]
     checks = targets(pages, gens)
     if checks:
         out += ["", "## Issue 3 targets (this run)", "", *checks]

@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 from django.db.models import Model
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from PIL import Image
 
@@ -36,6 +37,9 @@ from thumbkit.thumbnail import Thumbnail
 FILESYSTEM = "django.core.files.storage.FileSystemStorage"
 STRICT = "tests.api_support.StrictStorage"
 MAX_ROWS = 1000
+SOURCE_SIZE = (320, 256)  # small enough to make 2000 sources' thumbnails quickly
+LOCMEM = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "batching"}
+CORPUS_STORE = {"STORE": "cache", "STORE_OPTIONS": {"cache": "batching", "prefix": "corpus:"}}
 MODELS: dict[str, type[Profile] | type[ManifestProfile]] = {
     "profile": Profile,
     "manifest": ManifestProfile,
@@ -64,36 +68,50 @@ class Corpus:
 
 
 def build_corpus(media: Path, rows: int = MAX_ROWS) -> Corpus:
-    """Make the thumbnails of ``rows`` Profile and ManifestProfile rows (call it in a
-    transaction that is rolled back: only the files and the captured values remain)."""
+    """Make the thumbnails of ``rows`` Profile rows, and of ManifestProfile rows on the same
+    files (their manifests written by thumbkit). Call it in a transaction that is rolled
+    back: only the files and the values captured here remain.
+
+    Generation records into a locmem cache store (no database lock per source); the records
+    are the same values whichever store keeps them, and each test puts them in its own.
+    """
     corpus = Corpus(media)
-    data = images.jpeg((400, 300))
-    with only_storage(str(media), FILESYSTEM):
+    data = images.jpeg(SOURCE_SIZE)
+    (media / "profiles").mkdir(parents=True)
+    names = [f"profiles/p-{i:04}.jpg" for i in range(rows)]
+    for name in names:
+        (media / name).write_bytes(data)
+    with only_storage(str(media), FILESYSTEM, **CORPUS_STORE), big_cache():
         for key, model in MODELS.items():
-            upload_to = model._meta.get_field("photo").upload_to
-            (media / upload_to).mkdir(parents=True)
-            names = corpus.names[key] = [f"{upload_to}/{key}-{i:04}.jpg" for i in range(rows)]
-            for name in names:
-                (media / name).write_bytes(data)
+            corpus.names[key] = names
             model.objects.bulk_create(
                 model(name=f"{key} {i}", photo=n) for i, n in enumerate(names)
             )
             specs = page_specs(model)
-            for obj in model.objects.all():
-                assert ensure(obj.photo, specs) == len(specs)
-            _capture(corpus, key, model)
+            # The ManifestProfile rows find the thumbnails their specs share with Profile's.
+            made = [ensure(obj.photo, specs) for obj in model.objects.all()]
+            assert made == [3 if key == "profile" else 1] * rows
+        _capture(corpus, names)
     return corpus
 
 
-def _capture(corpus: Corpus, key: str, model: type[Model]) -> None:
-    sources = {source_key(coerce(n)): n for n in corpus.names[key]}
+@contextmanager
+def big_cache() -> Iterator[None]:
+    """A locmem cache that holds thousands of entries (the default culls at 300)."""
+    caches = {**settings.CACHES, "batching": {**LOCMEM, "OPTIONS": {"MAX_ENTRIES": 100_000}}}
+    with override_settings(CACHES=caches):
+        yield
+
+
+def _capture(corpus: Corpus, names: list[str]) -> None:
+    sources = {source_key(coerce(n)): n for n in names}
     found = get_store().get_sources(list(sources))
     assert len(found) == len(sources)
     for src_key, records in found.items():
         corpus.records[sources[src_key]] = {r.spec: r for r in records.values()}
-    if model is ManifestProfile:
-        corpus.manifests = dict(model.objects.values_list("photo", "photo_thumbs"))
-        assert all(len(m["records"]) == 3 for m in corpus.manifests.values())
+    corpus.manifests = dict(ManifestProfile.objects.values_list("photo", "photo_thumbs"))
+    # small, 250x250 and both cards (Profile's WebP, ManifestProfile's JPEG)
+    assert {len(m["records"]) for m in corpus.manifests.values()} == {4}
 
 
 def install(corpus: Corpus, key: str, rows: int, empty: Sequence[int] = ()) -> list[str]:
@@ -172,7 +190,10 @@ def source_keys(names: Sequence[str]) -> set[str]:
 
 COUNT_SQL = r'^SELECT COUNT\(\*\) AS "__count" FROM "testapp_{table}"'
 ROWS_SQL = r'^SELECT .* FROM "testapp_{table}" ORDER BY .* LIMIT {rows}'
-STORE_SQL = r'^SELECT .* FROM "thumbkit_thumbnailrecord" WHERE "thumbkit_thumbnailrecord"\."source_key" IN \('
+STORE_SQL = (
+    r'^SELECT .* FROM "thumbkit_thumbnailrecord" '
+    r'WHERE "thumbkit_thumbnailrecord"\."source_key" IN \('
+)
 
 
 # -- HTML -------------------------------------------------------------------------------

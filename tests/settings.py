@@ -13,7 +13,8 @@ USE_TZ = True
 ROOT_URLCONF = "tests.urls"
 # One name per interpreter, so the 3.11 and 3.12 runs never share a test database.
 RUN_ID = f"py{sys.version_info.major}{sys.version_info.minor}"
-MEDIA_ROOT = tempfile.mkdtemp(prefix="thumbkit-media-")
+# Made once per test run; child processes (spawned pools) inherit it through the environment.
+MEDIA_ROOT = os.environ.setdefault("THUMBKIT_TEST_MEDIA", tempfile.mkdtemp(prefix="thumbkit-media-"))
 MEDIA_URL = "/media/"
 
 INSTALLED_APPS = [

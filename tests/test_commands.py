@@ -26,7 +26,7 @@ from PIL import Image
 
 from tests import images
 from tests.conftest import thumbkit_settings
-from tests.testapp.models import ManifestProfile, Profile
+from tests.testapp.models import ManifestProfile, Photo, Profile
 from thumbkit import batch, bulk, get_thumbnail
 from thumbkit.api import fetch_thumbnails
 from thumbkit.keys import source_key
@@ -114,7 +114,9 @@ def test_delete_by_size_removes_exactly_those_files_and_records(media: Path) -> 
         assert default_storage.exists(row.photo.name)  # the source stays
     assert not (media / before[SMALL].name).exists()
     assert (media / before[CARD].name).exists()
-    expected = sorted([*(recorded(r.photo.name)[CARD].name for r in rows), *(t.name for t in extra)])
+    expected = sorted(
+        [*(recorded(r.photo.name)[CARD].name for r in rows), *(t.name for t in extra)]
+    )
     assert thumb_files(media) == expected
 
 
@@ -161,8 +163,23 @@ def test_delete_refuses_undeclared_sizes_and_names_the_declared_ones(media: Path
     assert set(recorded(rows[0].photo.name)) == {SMALL, CARD}  # nothing was deleted
     with pytest.raises(CommandError, match="has no field 'nope'"):
         run("thumbkit_delete", "testapp.Profile", "--field", "nope")
-    with pytest.raises(CommandError, match="Unknown model 'testapp.Nope'"):
+    with pytest.raises(CommandError, match=r"Unknown model 'testapp\.Nope'"):
         run("thumbkit_delete", "testapp.Nope")
+
+
+@pytest.mark.django_db
+def test_delete_on_a_plain_django_image_field(media: Path) -> None:
+    name = default_storage.save("photos/a.jpg", ContentFile(images.jpeg()))
+    photo = Photo.objects.create(image=name)
+    made = get_thumbnail(photo.image, "80x80")
+    with pytest.raises(CommandError, match="has no thumbkit ImageField; name a file field"):
+        run("thumbkit_delete", "testapp.Photo")
+    with pytest.raises(CommandError, match="declares no size 'small'; declared: none"):
+        run("thumbkit_delete", "testapp.Photo", "--field", "image", "--size", "small")
+    out, _ = run("thumbkit_delete", "testapp.Photo", "--field", "image")
+    assert "testapp.Photo.image: deleted 1 thumbnail(s)" in out
+    assert not (media / made.name).exists()
+    assert recorded(name) == {}
 
 
 @pytest.mark.django_db
@@ -234,7 +251,11 @@ def test_regenerate_failure_lines_name_the_row(media: Path) -> None:
     err = io.StringIO()
     with pytest.raises(CommandError):
         call_command(
-            "thumbkit_regenerate", "testapp.Profile", "photo", workers=1, stdout=io.StringIO(),
+            "thumbkit_regenerate",
+            "testapp.Profile",
+            "photo",
+            workers=1,
+            stdout=io.StringIO(),
             stderr=err,
         )
     lines = err.getvalue().splitlines()
@@ -264,7 +285,7 @@ def test_regenerate_refuses_bad_arguments(media: Path) -> None:
         regenerate("--size", "huge")
     with pytest.raises(CommandError, match=r"testapp\.Profile\.name is not a file"):
         run("thumbkit_regenerate", "testapp.Profile", "name")
-    with pytest.raises(CommandError, match="is not a thumbkit.fields.ImageField"):
+    with pytest.raises(CommandError, match=r"is not a thumbkit\.fields\.ImageField"):
         run("thumbkit_regenerate", "testapp.Photo", "image")
     with pytest.raises(CommandError, match="at least 1"):
         regenerate("--workers", "0")
@@ -287,12 +308,23 @@ def test_regenerate_on_two_worker_processes(pg_media: Path) -> None:
         here.append(os.getpid())
 
     thumbnails_generated.connect(count, weak=False, dispatch_uid="test-commands")
+    err = io.StringIO()
     try:
         with pytest.raises(CommandError, match=r"^1 of 6 row\(s\) failed\.$"):
-            out, err = regenerate("--workers", "2", "--chunk-size", "1", "--database", "pg")
+            call_command(
+                "thumbkit_regenerate",
+                *("testapp.Profile", "photo", "--workers", "2", "--chunk-size", "1"),
+                *("--database", "pg"),
+                stdout=io.StringIO(),
+                stderr=err,
+            )
     finally:
         thumbnails_generated.disconnect(dispatch_uid="test-commands")
     assert here == []  # every thumbnail was made in another process
+    failure = f"  pk={broken.pk} ({broken.photo.name}): SourceUnreadable: "
+    failures = [line for line in err.getvalue().splitlines() if line.startswith("  pk=")]
+    assert len(failures) == 1
+    assert failures[0].startswith(failure)
     for row in rows:
         records = recorded(row.photo.name)
         assert set(records) == {SMALL, CARD}
@@ -325,10 +357,12 @@ def test_fetch_thumbnails_is_one_round_trip(media: Path, django_assert_num_queri
     assert len(found) == 9  # the empty row is skipped
     for photo in photos[:3]:
         small = found[(photo.name, "small")]
-        assert small is not None and (small.width, small.height) == SIZES["small"]
+        assert small is not None
+        assert (small.width, small.height) == SIZES["small"]
         assert small.url in urls
         card = found[(photo.name, "card")]
-        assert card is not None and card.format == "WEBP"
+        assert card is not None
+        assert card.format == "WEBP"
         assert found[(photo.name, "50x50")] is None  # never made
 
 
@@ -371,4 +405,6 @@ def test_a_dead_worker_fails_its_items_and_a_fresh_pool_does_the_rest() -> None:
     assert failed <= set(range(1, 9))  # only what was queued when it died
     assert report.items == 12
     assert report.count == 12 - len(failed)
-    assert all(f.error.startswith("worker process failed: BrokenProcessPool") for f in report.failures)
+    assert all(
+        f.error.startswith("worker process failed: BrokenProcessPool") for f in report.failures
+    )

@@ -504,3 +504,18 @@ def test_draft_is_not_used_for_png(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_undecodable_source_maps_to_thumbkit_error() -> None:
     with pytest.raises(SourceUnreadable):
         render(b"GIF89a" + b"\x00" * 10, "10x10")
+
+
+@pytest.mark.parametrize("engine", ["pillow", "vips"])
+@pytest.mark.parametrize(
+    ("colorspace", "mode_in", "mode_out"), [("RGB", "L", "RGB"), ("GRAY", "RGB", "L")]
+)
+def test_colorspace_converts_both_ways(
+    engine: str, colorspace: str, mode_in: str, mode_out: str
+) -> None:
+    from thumbkit.engines import engine_class
+
+    source = images.encode(images.make_image((80, 60), mode_in), "PNG")
+    spec = parse("40x30", colorspace=colorspace)
+    out = engine_class(engine)().render(source, [spec], get_settings())[0]
+    assert Image.open(io.BytesIO(out.data)).mode == mode_out

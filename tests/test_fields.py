@@ -81,8 +81,10 @@ def test_mapping_protocol_follows_declaration_order(profile: Profile) -> None:
     assert list(thumbs.keys()) == ["small", "card"]
     assert list(thumbs) == ["small", "card"]
     assert len(thumbs) == 2
-    assert "small" in thumbs and "card" in thumbs
-    assert "large" not in thumbs and 3 not in thumbs
+    assert "small" in thumbs
+    assert "card" in thumbs
+    assert "large" not in thumbs
+    assert 3 not in thumbs
     assert [(name, t.size) for name, t in thumbs.items()] == [
         ("small", (100, 100)),
         ("card", (320, 240)),
@@ -142,7 +144,7 @@ def test_an_instance_asks_the_store_once_for_every_declared_thumbnail(
 
 def test_every_declaration_style_makes_its_thumbnail(media: Path, committed: Any) -> None:
     photo = committed(lambda: StyledPhoto.objects.create(image=upload("s.jpg", (400, 300))))
-    thumbs = {name: t for name, t in photo.image.thumbnails.items()}
+    thumbs = dict(photo.image.thumbnails.items())
     assert list(thumbs) == ["thumb", "card", "wide", "square"]
     assert decoded(media, thumbs["thumb"].name) == ((80, 60), "JPEG")  # geometry string
     assert decoded(media, thumbs["card"].name) == ((320, 240), "WEBP")  # named spec
@@ -257,7 +259,7 @@ def field_errors(model: type[models.Model], name: str) -> list[checks.CheckMessa
 
 @isolate_apps("tests.testapp")
 def test_e010_reports_each_invalid_declared_thumbnail() -> None:
-    class Bad(models.Model):
+    class Bad(models.Model):  # noqa: DJ008
         photo = ImageField(
             thumbnails={
                 "ok": "100x100",
@@ -286,20 +288,20 @@ def test_e010_reports_each_invalid_declared_thumbnail() -> None:
 
 @isolate_apps("tests.testapp")
 def test_e011_manifest_field_must_be_a_json_field() -> None:
-    class Text(models.Model):
+    class Text(models.Model):  # noqa: DJ008
         photo = ImageField(thumbnails={"s": "10x10"}, manifest_field="thumbs")
         thumbs = models.TextField()
 
         class Meta:
             app_label = "testapp"
 
-    class Missing(models.Model):
+    class Missing(models.Model):  # noqa: DJ008
         photo = ImageField(thumbnails={"s": "10x10"}, manifest_field="nowhere")
 
         class Meta:
             app_label = "testapp"
 
-    class Good(models.Model):
+    class Good(models.Model):  # noqa: DJ008
         photo = ImageField(thumbnails={"s": "10x10"}, manifest_field="thumbs")
         thumbs = models.JSONField(default=dict, blank=True, editable=False)
 

@@ -9,6 +9,7 @@ removes the thumbnails and records of a file the row no longer uses.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,18 @@ class Boom(Exception):
     pass
 
 
+def rolled_back(action: Callable[[], object]) -> None:
+    """Run ``action`` in a transaction that then rolls back."""
+
+    def fail() -> None:
+        with transaction.atomic():
+            action()
+            raise Boom
+
+    with pytest.raises(Boom):
+        fail()
+
+
 @pytest.fixture(params=store_params("db-sqlite", "redis"))
 def store(request: pytest.FixtureRequest, redis_prefix: str) -> Any:
     """The lifecycle tests run on the db store and on the redis store."""
@@ -83,7 +96,8 @@ def assert_declared(root: Path, instance: Any, attname: str = "photo") -> list[s
 
 def assert_made_on_demand(root: Path, instance: Any) -> None:
     """Nothing exists until the thumbnails are asked for; then they are made."""
-    assert thumb_files(root) == [] and all_records() == []
+    assert thumb_files(root) == []
+    assert all_records() == []
     thumbs = instance.photo.thumbnails.all()
     assert [t.size for t in thumbs] == list(SIZES.values())
     assert thumb_files(root) == sorted(t.name for t in thumbs)
@@ -102,7 +116,8 @@ def test_thumbnails_are_made_when_the_upload_commits(media: Path, store: Any) ->
     with transaction.atomic():
         profile = Profile.objects.create(name="a", photo=upload("me.jpg"))
         assert source_files(media) == ["profiles/me.jpg"]
-        assert thumb_files(media) == [] and all_records() == []
+        assert thumb_files(media) == []
+        assert all_records() == []
     assert len(thumb_files(media)) == 2
     fresh = Profile.objects.get(pk=profile.pk)
     assert_declared(media, fresh)
@@ -146,9 +161,7 @@ def test_a_new_upload_replaces_the_old_thumbnails(media: Path, store: Any) -> No
     old_urls = assert_declared(media, profile)
     old_files = thumb_files(media)
 
-    form = ProfileForm(
-        data={"name": "x"}, files={"photo": upload("second.jpg")}, instance=profile
-    )
+    form = ProfileForm(data={"name": "x"}, files={"photo": upload("second.jpg")}, instance=profile)
     assert form.is_valid(), form.errors
     form.save()
 
@@ -172,9 +185,7 @@ def overwrite(photo: OverwritePhoto, data: bytes, how: str) -> None:
 
 
 @pytest.mark.parametrize("how", ["assign", "fieldfile-save"])
-def test_the_same_name_overwritten_gets_new_thumbnails(
-    media: Path, store: Any, how: str
-) -> None:
+def test_the_same_name_overwritten_gets_new_thumbnails(media: Path, store: Any, how: str) -> None:
     red = images.encode(images.make_image((400, 300), color=(200, 0, 0)), "JPEG")
     blue = images.encode(images.make_image((400, 300), color=(0, 0, 200)), "JPEG")
     photo = OverwritePhoto.objects.create(image=ContentFile(red, name="same.jpg"))
@@ -195,7 +206,8 @@ def test_the_same_name_overwritten_gets_new_thumbnails(
                 from PIL import Image
 
                 red_px, _g, blue_px = Image.open(handle).convert("RGB").getpixel((5, 5))
-            assert blue_px > 150 and red_px < 50
+            assert blue_px > 150
+            assert red_px < 50
     assert thumb_files(media) == sorted(t.name for t in thumbs)
     assert [r.name for r in records()] == sorted(t.name for t in thumbs)
     # One version marker besides the two thumbnails; the old version's records are gone.
@@ -212,26 +224,27 @@ def test_clearing_the_field_removes_thumbnails_and_records(media: Path, store: A
     assert form.is_valid(), form.errors
     form.save()
     assert Profile.objects.get(pk=profile.pk).photo.name == ""
-    assert thumb_files(media) == [] and all_records() == []
+    assert thumb_files(media) == []
+    assert all_records() == []
     assert source_files(media) == ["profiles/me.jpg"]
 
 
 def test_deleting_the_file_removes_its_thumbnails(media: Path, store: Any) -> None:
     profile = Profile.objects.create(photo=upload("me.jpg"))
     profile.photo.delete()
-    assert files(media) == [] and all_records() == []
+    assert files(media) == []
+    assert all_records() == []
 
 
 def test_deleting_the_instance_removes_thumbnails_and_records(media: Path, store: Any) -> None:
     profile = Profile.objects.create(photo=upload("me.jpg"))
     assert len(thumb_files(media)) == 2
     profile.delete()
-    assert thumb_files(media) == [] and all_records() == []
+    assert thumb_files(media) == []
+    assert all_records() == []
 
 
-def test_a_queryset_delete_removes_exactly_its_rows_thumbnails(
-    media: Path, store: Any
-) -> None:
+def test_a_queryset_delete_removes_exactly_its_rows_thumbnails(media: Path, store: Any) -> None:
     kept, *gone = [Profile.objects.create(photo=upload(f"p{i}.jpg")) for i in range(3)]
     kept_files = sorted(t.name for t in kept.photo.thumbnails.all())
     Profile.objects.filter(pk__in=[p.pk for p in gone]).delete()
@@ -244,7 +257,8 @@ def test_a_queryset_delete_with_the_file_deferred(media: Path, store: Any) -> No
         Profile.objects.create(photo=upload(f"p{i}.jpg"))
     assert len(thumb_files(media)) == 4
     Profile.objects.defer("photo").delete()
-    assert thumb_files(media) == [] and all_records() == []
+    assert thumb_files(media) == []
+    assert all_records() == []
 
 
 def test_a_file_shared_by_rows_keeps_its_thumbnails_until_the_last_goes(
@@ -258,7 +272,8 @@ def test_a_file_shared_by_rows_keeps_its_thumbnails_until_the_last_goes(
     assert thumb_files(media) == made
     assert [t.url for t in Profile.objects.get(pk=second.pk).photo.thumbnails.all()]
     second.delete()
-    assert thumb_files(media) == [] and all_records() == []
+    assert thumb_files(media) == []
+    assert all_records() == []
 
 
 # --- rolled back -----------------------------------------------------------------------
@@ -267,10 +282,12 @@ def test_a_file_shared_by_rows_keeps_its_thumbnails_until_the_last_goes(
 def test_a_rolled_back_replacement_leaves_the_old_thumbnails(media: Path, store: Any) -> None:
     profile = Profile.objects.create(photo=upload("old.jpg"))
     old_files, old_records = thumb_files(media), all_records()
-    with pytest.raises(Boom), transaction.atomic():
+
+    def replace() -> None:
         profile.photo = upload("new.jpg")
         profile.save()
-        raise Boom
+
+    rolled_back(replace)
     assert thumb_files(media) == old_files
     assert all_records() == old_records
     assert thumbnails_of("profiles/new.jpg") == []
@@ -284,19 +301,16 @@ def test_a_rolled_back_replacement_leaves_the_old_thumbnails(media: Path, store:
 
 
 def test_a_rolled_back_create_leaves_no_thumbnails(media: Path, store: Any) -> None:
-    with pytest.raises(Boom), transaction.atomic():
-        Profile.objects.create(photo=upload("new.jpg"))
-        raise Boom
+    rolled_back(lambda: Profile.objects.create(photo=upload("new.jpg")))
     assert Profile.objects.count() == 0
-    assert thumb_files(media) == [] and all_records() == []
+    assert thumb_files(media) == []
+    assert all_records() == []
 
 
 def test_a_rolled_back_delete_keeps_the_thumbnails(media: Path, store: Any) -> None:
     profile = Profile.objects.create(photo=upload("me.jpg"))
     before = thumb_files(media)
-    with pytest.raises(Boom), transaction.atomic():
-        profile.delete()
-        raise Boom
+    rolled_back(profile.delete)
     assert thumb_files(media) == before
     assert_declared(media, Profile.objects.get())
 
@@ -312,13 +326,15 @@ def test_upload_off_makes_thumbnails_when_first_asked(media: Path) -> None:
 
 def test_a_field_with_generate_on_save_false(media: Path) -> None:
     photo = OnDemandPhoto.objects.create(image=upload("me.jpg"))
-    assert thumb_files(media) == [] and all_records() == []
+    assert thumb_files(media) == []
+    assert all_records() == []
     small = OnDemandPhoto.objects.get(pk=photo.pk).image.thumbnails.small
     assert decoded(media, small.name) == ((100, 100), "JPEG")
     # Lifecycle still applies: replacing the file removes what was made lazily.
     photo.image = upload("other.jpg")
     photo.save()
-    assert thumb_files(media) == [] and all_records() == []
+    assert thumb_files(media) == []
+    assert all_records() == []
 
 
 def test_an_unreadable_upload_is_logged_not_raised(
@@ -327,7 +343,8 @@ def test_an_unreadable_upload_is_logged_not_raised(
     with caplog.at_level(logging.WARNING, logger="thumbkit"):
         profile = Profile.objects.create(photo=ContentFile(b"not an image", name="bad.jpg"))
     assert Profile.objects.get(pk=profile.pk).photo.name == "profiles/bad.jpg"
-    assert thumb_files(media) == [] and all_records() == []
+    assert thumb_files(media) == []
+    assert all_records() == []
     assert "Cannot make the thumbnails of testapp.Profile" in caplog.text
 
 
@@ -366,4 +383,5 @@ def test_clearing_a_manifest_field_empties_the_manifest(media: Path) -> None:
     profile.photo = None
     profile.save()
     assert ManifestProfile.objects.get(pk=profile.pk).photo_thumbs == {}
-    assert thumb_files(media) == [] and all_records() == []
+    assert thumb_files(media) == []
+    assert all_records() == []

@@ -15,12 +15,12 @@ from PIL import Image, ImageOps
 from tests import images
 from tests.conftest import thumbkit_settings
 from thumbkit import checks, get_thumbnail, pipeline
+from thumbkit.conf import get_settings
+from thumbkit.engines.pillow import PillowEngine
 from thumbkit.exceptions import GenerationError, InvalidSpec, OutputTooLarge
 from thumbkit.models import ThumbnailRecord
 from thumbkit.optimize import Command, MozJpeg, OxiPng
 from thumbkit.pipeline import FunctionStep
-from thumbkit.conf import get_settings
-from thumbkit.engines.pillow import PillowEngine
 from thumbkit.processors import (
     Adjust,
     ImageOverlay,
@@ -104,7 +104,11 @@ class ReturnsNothing:
 
 def test_named_specs_apply_dotted_paths_dicts_and_functions(source: str) -> None:
     specs = {
-        "inverted": {"size": "100x100", "format": "png", "processors": ["tests.test_pipeline.Invert"]},
+        "inverted": {
+            "size": "100x100",
+            "format": "png",
+            "processors": ["tests.test_pipeline.Invert"],
+        },
         "filled": {
             "size": "1000x1000",
             "processors": [{"PATH": "thumbkit.processors.ResizeToFill", "width": 50, "height": 30}],
@@ -215,6 +219,22 @@ class Slotted:
 def test_a_value_without_a_stable_text_is_refused() -> None:
     with pytest.raises(InvalidSpec, match="stable text"):
         parse("100x100", processors=[Slotted()])
+    # Every lambda of a module would share one name, and so one key.
+    with pytest.raises(InvalidSpec, match="module level"):
+        parse("100x100", processors=[lambda image: image])
+
+
+def test_plain_functions_and_classes_given_in_code() -> None:
+    by_object = parse("100x100", processors=[tint, Invert], post_processors=[stamp])
+    by_path = parse(
+        "100x100",
+        processors=["tests.test_pipeline.tint", "tests.test_pipeline.Invert"],
+        post_processors=["tests.test_pipeline.stamp"],
+    )
+    assert by_object == by_path
+    assert isinstance(by_object.processors[1], Invert)  # a class is instantiated
+    red = Image.new("RGB", (4, 4), (255, 0, 0))
+    assert rgb(pipeline.run(red, by_object.processors), (1, 1)) == (0, 255, 255)
 
 
 @pytest.mark.parametrize(
@@ -339,7 +359,12 @@ def not_bytes(data: bytes, fmt: str) -> str:
 
 @pytest.mark.parametrize(
     "post",
-    [Command(["false"]), Command(["true"]), Command(["/no/such/tool"]), "tests.test_pipeline.not_bytes"],
+    [
+        Command(["false"]),
+        Command(["true"]),
+        Command(["/no/such/tool"]),
+        "tests.test_pipeline.not_bytes",
+    ],
 )
 def test_a_failing_post_processor_leaves_nothing(source: str, media: Path, post: Any) -> None:
     with pytest.raises(GenerationError):
@@ -366,3 +391,25 @@ def test_the_vips_engine_still_applies_processors(source: str, media: Path) -> N
     assert (plain.width, plain.height) == (200, 150)  # the plain spec vips made itself
     pillow = PillowEngine().render((media / source).read_bytes(), [spec], get_settings())[0]
     assert opened(made).tobytes() == Image.open(io.BytesIO(pillow.data)).tobytes()
+
+
+class Rotator:
+    """Holds a Pillow IntEnum constant and a class: both have stable, space-free texts."""
+
+    def __init__(self) -> None:
+        self.method = Image.Transpose.ROTATE_90
+        self.kind = Invert
+
+    def process(self, image: Image.Image) -> Image.Image:
+        return image.transpose(self.method)
+
+
+def test_constants_and_classes_in_attributes_have_clean_texts() -> None:
+    text = pipeline.step_text(Rotator())
+    assert text == (
+        "tests.test_pipeline.Rotator("
+        "kind=tests.test_pipeline.Invert,method=PIL.Image.Transpose.ROTATE_90)"
+    )
+    spaced = pipeline.step_text(Command(["a b"]))
+    assert " " not in spaced
+    assert spaced != pipeline.step_text(Command(["ab"]))

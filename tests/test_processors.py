@@ -39,7 +39,9 @@ def quadrants(size: tuple[int, int] = (200, 100)) -> Image.Image:
     width, height = size
     image = Image.new("RGB", size)
     draw = ImageDraw.Draw(image)
-    for (x, y), fill in zip([(0, 0), (1, 0), (0, 1), (1, 1)], [RED, GREEN, BLUE, YELLOW], strict=True):
+    for (x, y), fill in zip(
+        [(0, 0), (1, 0), (0, 1), (1, 1)], [RED, GREEN, BLUE, YELLOW], strict=True
+    ):
         box = (x * width // 2, y * height // 2, (x + 1) * width // 2 - 1, (y + 1) * height // 2 - 1)
         draw.rectangle(box, fill=fill)
     return image
@@ -154,6 +156,9 @@ def test_thumbnail_crops_fits_or_finds_the_busy_part() -> None:
     auto = tp.Thumbnail(50, 50).process(busy_right())  # both sides: smart crop ("auto")
     assert auto.size == (50, 50)
     assert 0.3 < black_share(auto) < 0.7
+    assert black_share(tp.Thumbnail(50, 50, anchor="auto").process(busy_right())) > 0.3
+    centre = tp.Thumbnail(50, 50, crop=True).process(busy_right())  # pilkit: crop=True alone
+    assert black_share(centre) < 0.05
     assert tp.Thumbnail(500, 500).process(quadrants()).size == (200, 100)  # upscale off
     with pytest.raises(ValueError, match="anchor"):
         tp.Thumbnail(50, 50, anchor="c", crop=False)
@@ -365,7 +370,12 @@ def test_image_overlay_positions_and_opacity(tmp_path: Path) -> None:
     assert [rgb(corner, p) for p in [(90, 90), (99, 99)]] == [BLUE, BLUE]
     assert [rgb(corner, p) for p in [(89, 95), (5, 5)]] == [RED, RED]
     placed = tp.ImageOverlay(watermark(), x=5, y=20).process(red)
-    assert [rgb(placed, p) for p in [(5, 20), (14, 29), (4, 20), (15, 29)]] == [BLUE, BLUE, RED, RED]
+    assert [rgb(placed, p) for p in [(5, 20), (14, 29), (4, 20), (15, 29)]] == [
+        BLUE,
+        BLUE,
+        RED,
+        RED,
+    ]
     half = tp.ImageOverlay(watermark(), opacity=0.5).process(red)
     assert close(rgb(half, (5, 5)), (127, 0, 128), 1)
     translucent = Image.new("RGBA", (100, 100), (*RED, 90))
@@ -426,7 +436,7 @@ def test_target_size_is_a_safe_jpeg_draft_request() -> None:
             drafted.draft("RGB", target)
             assert drafted.size[0] >= target[0]
             assert drafted.size[1] >= target[1]
-            assert drafted.size < (1600, 1200)  # it did decode smaller
+            assert drafted.size[0] <= 800  # it did decode at a reduced scale
             assert processor.process(drafted).size == expected
 
 
@@ -514,6 +524,6 @@ def test_thumbkit_processors_run_after_the_geometry(media: Path, save_source: An
     assert (t.width, t.height) == (40, 40)
     assert t.format == "PNG"
     assert all_close(corners(opened(t), 1), [BLUE] * 4, 8)
-    with thumbkit_settings():
-        again = get_thumbnail(name, "300x300", processors=[tp.ResizeToFill(40, 40, anchor="r")])
+    # A new, equal processor object: the same key, so the same file, not a second one.
+    again = get_thumbnail(name, "300x300", processors=[tp.ResizeToFill(40, 40, anchor="r")])
     assert again.name == t.name

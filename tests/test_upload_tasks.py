@@ -8,6 +8,7 @@ and running it again, late or for a file the row no longer has, does no harm.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import logging
 import signal
@@ -36,6 +37,8 @@ pytestmark = [
 ]
 
 DB_BACKEND = "django_tasks_db.DatabaseBackend"
+# Django 6 has the framework built in; Django 5.2 runs on the django_tasks backport.
+TASKS_MODULE = "django.tasks" if importlib.util.find_spec("django.tasks") else "django_tasks"
 TASK_PATH = "thumbkit.tasks.generate_field_thumbnails"
 
 
@@ -55,12 +58,13 @@ def jobs() -> list[Any]:
     return list(DBTaskResult.objects.order_by("enqueued_at", "id"))
 
 
-def run_worker(**options: Any) -> None:
+def run_worker(*args: str) -> None:
     """Run ``db_worker`` until the queue is empty; it installs signal handlers: restore them."""
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)}
     try:
+        # Options go as arguments: the command checks its --backend default while parsing.
         call_command(
-            "db_worker", batch=True, startup_delay=False, reload=False, verbosity=0, **options
+            "db_worker", "--batch", "--no-startup-delay", "--no-reload", *args, verbosity=0
         )
     finally:
         for sig, handler in saved.items():
@@ -72,9 +76,11 @@ def test_an_upload_enqueues_a_task_and_the_worker_makes_the_thumbnails(
 ) -> None:
     profile = Profile.objects.create(name="me", photo=upload("me.jpg"))
     # The request made nothing: one job waits.
-    assert thumb_files(media) == [] and all_records() == []
+    assert thumb_files(media) == []
+    assert all_records() == []
     (job,) = jobs()
-    assert job.status == "READY" and job.task_path == TASK_PATH
+    assert job.status == "READY"
+    assert job.task_path == TASK_PATH
     assert job.args_kwargs == {
         "args": ["testapp.Profile", profile.pk, "photo", "profiles/me.jpg"],
         "kwargs": {},
@@ -84,7 +90,8 @@ def test_an_upload_enqueues_a_task_and_the_worker_makes_the_thumbnails(
     run_worker()
 
     (job,) = jobs()
-    assert job.status == "SUCCESSFUL" and job.return_value == 2
+    assert job.status == "SUCCESSFUL"
+    assert job.return_value == 2
     made = {r.spec: r for r in records()}
     assert thumb_files(media) == sorted(r.name for r in made.values())
     assert decoded(media, made["100x100 crop=50%,50%"].name) == ((100, 100), "JPEG")
@@ -100,9 +107,7 @@ def test_an_upload_enqueues_a_task_and_the_worker_makes_the_thumbnails(
     assert len(thumb_files(media)) == 2
 
 
-def test_the_job_is_enqueued_only_when_the_transaction_commits(
-    db_tasks: None, media: Path
-) -> None:
+def test_the_job_is_enqueued_only_when_the_transaction_commits(db_tasks: None, media: Path) -> None:
     from django.db import transaction
 
     with transaction.atomic():
@@ -121,7 +126,8 @@ def test_the_task_is_idempotent(db_tasks: None, media: Path) -> None:
     assert generate_field_thumbnails.call(*args) == 0
     run_worker()  # the queued job, late: finds everything made
     assert [(j.status, j.return_value) for j in jobs()] == [("SUCCESSFUL", 0)]
-    assert thumb_files(media) == made and all_records() == made_records
+    assert thumb_files(media) == made
+    assert all_records() == made_records
     assert Profile.objects.get(pk=profile.pk).photo.thumbnails.small.size == (100, 100)
 
 
@@ -144,7 +150,8 @@ def test_a_job_for_a_deleted_row_does_nothing(db_tasks: None, media: Path) -> No
     Profile.objects.create(photo=upload("me.jpg")).delete()
     run_worker()
     assert [(j.status, j.return_value) for j in jobs()] == [("SUCCESSFUL", 0)]
-    assert thumb_files(media) == [] and all_records() == []
+    assert thumb_files(media) == []
+    assert all_records() == []
 
 
 def test_a_job_for_an_unreadable_file_ends_without_retrying(
@@ -155,7 +162,8 @@ def test_a_job_for_an_unreadable_file_ends_without_retrying(
         run_worker()
     assert [(j.status, j.return_value) for j in jobs()] == [("SUCCESSFUL", 0)]
     assert "Cannot make the thumbnails of testapp.Profile" in caplog.text
-    assert thumb_files(media) == [] and all_records() == []
+    assert thumb_files(media) == []
+    assert all_records() == []
 
 
 def test_a_thumbnail_asked_for_before_the_worker_runs_is_made_lazily(
@@ -178,7 +186,16 @@ def test_the_worker_fills_the_manifest_column(db_tasks: None, media: Path) -> No
     assert len(manifest["records"]) == 2
 
 
-def test_the_configured_backend_and_queue_are_used(media: Path) -> None:
+@pytest.fixture
+def redeclared() -> Iterator[Any]:
+    """``thumbkit.tasks`` to re-import under a test's settings; declared afresh afterwards."""
+    import thumbkit.tasks
+
+    yield thumbkit.tasks
+    importlib.reload(thumbkit.tasks)
+
+
+def test_the_configured_backend_and_queue_are_used(media: Path, redeclared: Any) -> None:
     tasks = {"thumbs": {"BACKEND": DB_BACKEND, "QUEUES": ["images"]}}
     with (
         override_settings(TASKS=tasks),
@@ -186,26 +203,23 @@ def test_the_configured_backend_and_queue_are_used(media: Path) -> None:
     ):
         # Declaring the task validates it against its backend: with no "default" backend
         # and a backend that lists its queues, the module must still import.
-        import thumbkit.tasks
-
-        importlib.reload(thumbkit.tasks)
+        importlib.reload(redeclared)
         Profile.objects.create(photo=upload("me.jpg"))
         (job,) = jobs()
         assert (job.backend_name, job.queue_name) == ("thumbs", "images")
-        run_worker(backend_name="thumbs", queue_name="images")
+        run_worker("--backend", "thumbs", "--queue-name", "images")
         assert [j.return_value for j in jobs()] == [2]
-    importlib.reload(thumbkit.tasks)
     assert len(thumb_files(media)) == 2
 
 
 def test_the_dummy_backend_enqueues_and_never_runs(media: Path) -> None:
-    from django.tasks import default_task_backend
-
-    dummy = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    default_task_backend = importlib.import_module(TASKS_MODULE).default_task_backend
+    dummy = {"default": {"BACKEND": f"{TASKS_MODULE}.backends.dummy.DummyBackend"}}
     with override_settings(TASKS=dummy), thumbkit_settings(UPLOAD="task"):
         profile = Profile.objects.create(photo=upload("me.jpg"))
         (result,) = default_task_backend.results
         assert result.status == "READY"
         assert result.task.module_path == TASK_PATH
         assert list(result.args) == ["testapp.Profile", profile.pk, "photo", "profiles/me.jpg"]
-    assert thumb_files(media) == [] and all_records() == []
+    assert thumb_files(media) == []
+    assert all_records() == []

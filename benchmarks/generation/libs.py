@@ -135,7 +135,7 @@ class Thumbkit(Runner):
             thumb = get_thumbnail(name, "1600", format="webp")
         else:
             thumb = get_thumbnail(name, "200x200")
-        return self.media / thumb.name
+        return self.media / str(thumb.name)
 
 
 class ThumbkitVips(Thumbkit):
@@ -158,7 +158,7 @@ class Sorl(Runner):
             thumb = get_thumbnail(name, "1600", format="WEBP")
         else:
             thumb = get_thumbnail(name, "200x200", format="PNG")
-        return self.media / thumb.name
+        return self.media / str(thumb.name)
 
 
 class Easy(Runner):
@@ -180,7 +180,7 @@ class Easy(Runner):
             thumb = thumbnailer.get_thumbnail({"size": (1600, 0)})
         else:  # transparent: saved as PNG (THUMBNAIL_TRANSPARENCY_EXTENSION)
             thumb = thumbnailer.get_thumbnail({"size": (200, 200)})
-        return self.media / thumb.name
+        return self.media / str(thumb.name)
 
 
 class Imagekit(Runner):

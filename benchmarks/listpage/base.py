@@ -56,6 +56,7 @@ class Library:
     """
 
     name = ""
+    thumbs = ""  # where the library writes thumbnails, under MEDIA_ROOT ("" for none)
     load: str | None = None
     configs: dict[str, str] = {}
     templates: dict[str, str] = {}

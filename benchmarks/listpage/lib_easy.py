@@ -27,6 +27,7 @@ def _alias(alias: str, side: str) -> str:
 
 class Easy(Library):
     name = "easy"
+    thumbs = "easy"
     load = "thumbnail"
     configs = {"default": "Source/Thumbnail tables, CACHE_DIMENSIONS, local storage"}
     templates = {
@@ -43,7 +44,7 @@ class Easy(Library):
                     "card": {"size": (250, 250), "crop": True},
                 }
             },
-            "THUMBNAIL_BASEDIR": "easy",
+            "THUMBNAIL_BASEDIR": self.thumbs,
             "THUMBNAIL_CACHE_DIMENSIONS": True,
             "THUMBNAIL_QUALITY": 85,
             "THUMBNAIL_DEBUG": True,

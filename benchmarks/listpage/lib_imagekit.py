@@ -24,6 +24,7 @@ STRATEGIES = {
 
 class Imagekit(Library):
     name = "imagekit"
+    thumbs = "imagekit"
     configs = {
         "jit": "JustInTime, state in LocMemCache",
         "jit-redis": "JustInTime, state in Django RedisCache",
@@ -41,6 +42,7 @@ class Imagekit(Library):
             "IMAGEKIT_DEFAULT_CACHEFILE_STRATEGY": STRATEGIES[config],
             "IMAGEKIT_CACHE_BACKEND": "redis" if config == "jit-redis" else "default",
             "IMAGEKIT_CACHE_PREFIX": f"{env.mark}-imagekit:",
+            "IMAGEKIT_CACHEFILE_DIR": self.thumbs,
         }
 
     def models(self) -> dict[str, type[models.Model]]:

@@ -21,6 +21,7 @@ def _tag(size: str) -> str:
 
 class Sorl(Library):
     name = "sorl"
+    thumbs = "sorl"
     load = "thumbnail"
     configs = {
         "cached_db": "cached_db kvstore, cache: LocMemCache",
@@ -38,6 +39,7 @@ class Sorl(Library):
             "THUMBNAIL_CACHE": "redis" if config == "cached_db-redis" else "default",
             "THUMBNAIL_REDIS_URL": REDIS_URL,
             "THUMBNAIL_KEY_PREFIX": f"{env.mark}-sorl",
+            "THUMBNAIL_PREFIX": f"{self.thumbs}/",
             "THUMBNAIL_QUALITY": 85,
             "THUMBNAIL_DEBUG": True,  # raise instead of rendering an empty page
         }

@@ -42,6 +42,7 @@ ACCESSOR = (
 
 class Thumbkit(Library):
     name = "thumbkit"
+    thumbs = "thumbkit"
     load = "thumbkit"
     configs = {
         "db": "db store",
@@ -57,7 +58,8 @@ class Thumbkit(Library):
         store, options = STORES[config]
         if store == "redis":
             options = {**options, "prefix": f"{env.mark}:thumbkit:"}
-        return {"APPS": ["thumbkit"], "THUMBKIT": {"STORE": store, "STORE_OPTIONS": options}}
+        thumbkit = {"STORE": store, "STORE_OPTIONS": options, "PREFIX": self.thumbs}
+        return {"APPS": ["thumbkit"], "THUMBKIT": thumbkit}
 
     def models(self) -> dict[str, type[models.Model]]:
         from thumbkit.fields import ImageField

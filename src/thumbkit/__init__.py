@@ -7,6 +7,7 @@ from .api import (
     aget_thumbnail,
     aprefetch_thumbnails,
     delete,
+    fetch_thumbnails,
     get_thumbnail,
     prefetch_thumbnails,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "aget_thumbnail",
     "aprefetch_thumbnails",
     "delete",
+    "fetch_thumbnails",
     "get_thumbnail",
     "prefetch_thumbnails",
 ]

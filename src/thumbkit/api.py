@@ -8,14 +8,16 @@ strategy for what the store does not have.
 from __future__ import annotations
 
 import functools
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db.models import Model
+from django.db.models.fields.files import FieldFile
 
-from . import batch, files, limits
+from . import batch, files, limits, peers
 from .conf import get_settings, on_reset
 from .exceptions import SourceMissing
 from .keys import source_key, thumbnail_key
@@ -36,7 +38,19 @@ def get_thumbnail(source: Any, geometry_or_name: str | Spec, **options: Any) -> 
     """
     spec = get_spec(geometry_or_name, **options)
     src = coerce(source)
+    if isinstance(source, FieldFile) and not batch.is_complete(src):
+        _load_peers(source)
     return resolve([(src, spec)])[0]
+
+
+def _load_peers(file: FieldFile) -> None:
+    """For a thumbkit ImageField, resolve the row's peers (loaded together) in one read."""
+    from .fields import ImageField
+    from .lifecycle import load_instances
+
+    instance = getattr(file, "instance", None)
+    if isinstance(file.field, ImageField) and instance is not None and instance.pk is not None:
+        peers.fetch(file.field, instance, load_instances)
 
 
 def get_spec(spec: str | Spec, **options: Any) -> Spec:
@@ -151,10 +165,24 @@ def fetch_thumbnails(
 
 
 def delete(source: Any, delete_file: bool = True) -> None:
-    """Forget and delete every thumbnail of ``source``; delete the source too if asked.
+    """Delete every thumbnail of ``source`` (files and records); delete the source too if asked.
 
-    As in sorl-thumbnail: ``delete(f, delete_file=False)`` after the source changed;
-    ``delete(f)`` when the source itself goes away.
+    As in sorl-thumbnail: ``delete(f)`` when the source itself goes away, and
+    ``delete(f, delete_file=False)`` after the source changed: the source then gets a new
+    version, so thumbnails made from now on have new names and URLs (no CDN serves the old).
+    """
+    src = coerce(source)
+    forget(src)
+    if delete_file:
+        files.delete(src.storage, src.name)
+    else:
+        get_store().set_many([batch.version_record(src, secrets.token_hex(4))])
+
+
+def forget(source: Any) -> list[str]:
+    """Remove every thumbnail file and record of a source, its version included.
+
+    For sources that are gone (deleted, replaced by another name); returns the removed keys.
     """
     src = coerce(source)
     store = get_store()
@@ -167,9 +195,8 @@ def delete(source: Any, delete_file: bool = True) -> None:
     memo = src.memo()
     if memo is not None:
         memo.clear()
-    if delete_file:
-        files.delete(src.storage, src.name)
     thumbnails_deleted.send(sender=Thumbnail, source=src, keys=list(records))
+    return list(records)
 
 
 aget_thumbnail = sync_to_async(get_thumbnail)
@@ -205,6 +232,7 @@ __all__ = [
     "aprefetch_thumbnails",
     "delete",
     "ensure",
+    "forget",
     "fetch_thumbnails",
     "get_spec",
     "get_thumbnail",

@@ -316,10 +316,16 @@ class _Feed:
             try:
                 results = future.result()
                 self.completed += 1
-            except Exception as exc:  # BrokenProcessPool, or a job/options that cannot pickle
+            except BrokenProcessPool as exc:  # a worker died: this pool is done for
                 self.broken = self.broken or f"{type(exc).__name__}: {exc}"
-                results = [(0, f"worker process failed: {type(exc).__name__}: {exc}")] * len(chunk)
+                results = _failed(chunk, f"worker process failed: {self.broken}")
+            except Exception as exc:  # the chunk could not be sent or answered (pickling)
+                results = _failed(chunk, f"{type(exc).__name__}: {exc}")
             yield chunk, results
+
+
+def _failed(chunk: Sequence[Item], error: str) -> list[Result]:
+    return [(0, error)] * len(chunk)
 
 
 class _executor:

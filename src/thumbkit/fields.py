@@ -19,11 +19,11 @@ none when the field keeps a manifest column on its own row.
 from __future__ import annotations
 
 from collections.abc import ItemsView, Iterator, Mapping, ValuesView
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self, overload
 
 from django.core import checks
 from django.db import models
-from django.db.models.fields.files import ImageFieldFile
+from django.db.models.fields.files import ImageFieldFile, ImageFileDescriptor
 from django.db.models.signals import post_delete, post_init, post_save, pre_delete
 
 from . import api, lifecycle, peers
@@ -152,6 +152,16 @@ class ImageField(models.ImageField):
         self._specs: dict[str, Spec] = {}
         self._specs_for: object = None
         super().__init__(*args, **kwargs)
+
+    if TYPE_CHECKING:  # so type checkers know ``instance.photo.thumbnails``
+        # django-stubs overrides __get__ the same way on each file field class.
+        @overload  # type: ignore[override]
+        def __get__(self, instance: None, owner: Any) -> ImageFileDescriptor: ...
+        @overload
+        def __get__(self, instance: models.Model, owner: Any) -> ThumbkitFieldFile: ...
+        @overload
+        def __get__(self, instance: Any, owner: Any) -> Self: ...
+        def __get__(self, instance: Any, owner: Any) -> Any: ...
 
     def declared_spec(self, name: str) -> Spec:
         # Parsed on first use, and again after settings change: named specs and LIMITS are

@@ -129,8 +129,9 @@ def take_written(instance: models.Model, attname: str) -> bool:
 
 def note_save(instance: models.Model, field: ImageField, uploading: bool) -> None:
     """Called by the field's ``pre_save``, after the file was written to storage."""
-    # A new row has no thumbnails yet, whatever file it was created with.
-    initial = "" if instance._state.adding else _initial(instance, field.attname)
+    # A new row gets its declared thumbnails, whatever file it was created with.
+    adding = instance._state.adding
+    initial = "" if adding else _initial(instance, field.attname)
     current = getattr(instance, field.attname).name or ""
     pending = instance.__dict__.setdefault(PENDING, {})
     if field.attname in pending:
@@ -138,8 +139,9 @@ def note_save(instance: models.Model, field: ImageField, uploading: bool) -> Non
         uploading = uploading or pending[field.attname][2]
     if uploading or current != initial:
         pending[field.attname] = (initial, current, uploading)
-        if field.manifest_field:
+        if field.manifest_field and (uploading or not adding):
             # The manifest describes the old file; the row must not keep it for the new one.
+            # A new row given a stored file keeps the manifest it was given (bulk copies).
             setattr(instance, field.manifest_field, {})
 
 
@@ -215,7 +217,7 @@ def after_commit(label: str, pk: Any, attname: str, old: str, new: str, uploadin
 def forget(label: str, attname: str, name: str) -> None:
     """Delete the thumbnails and records of a file, keeping the file itself."""
     field = _field(label, attname)
-    api.delete(coerce(name, storage=field.storage), delete_file=False)
+    api.forget(coerce(name, storage=field.storage))
 
 
 def _forget_deleted(label: str, attname: str, name: str) -> None:

@@ -47,8 +47,10 @@ class FunctionStep:
         return self.func(*args, **self.kwargs)
 
     def thumbkit_text(self) -> str:
-        # The function's own location, so a re-exported path and the object agree.
-        return _call_text(_qualified(self.func) or self.path, self.kwargs)
+        # The function's own location, so a re-exported path and the object agree; a
+        # lambda's ("module.<lambda>") is not unique, so it keeps the path it was named by.
+        own = _qualified(self.func)
+        return _call_text(own if own and "<" not in own else self.path, self.kwargs)
 
 
 def load_steps(value: Any, kind: str) -> tuple[Any, ...]:
@@ -79,7 +81,7 @@ def _load(item: Any, kind: str) -> Any:
             raise InvalidSpec(f"A {kind} written as a dict needs a 'PATH': {item!r}.")
         return _from_path(path, options, kind)
     if inspect.isclass(item) or inspect.isroutine(item):
-        return _made(item, _qualified(item) or repr(item), {}, kind)
+        return _made(item, _named(item), {}, kind)
     if callable(getattr(item, "process", None)):
         return item
     raise InvalidSpec(f"A {kind} needs a process() method, a dotted path or a dict: {item!r}.")
@@ -142,8 +144,12 @@ def output_size(steps: Sequence[Any], size: Size) -> Size | None:
 def run(
     image: Image.Image, processors: Sequence[Any], check: SizeCheck | None = None
 ) -> Image.Image:
-    """Run ``processors`` in order. ``check`` (a LIMITS check) sees every size a step says
-    it will make before it runs, and every size it made after."""
+    """Run ``processors`` in order, each on the image the one before returned.
+
+    ``check`` (a LIMITS check) sees every size a step announces (``target_size``,
+    ``output_size``) before it runs, so a huge canvas is refused before it is allocated,
+    and every size a step made after it ran.
+    """
     for processor in processors:
         if check is not None:
             _check_planned(processor, image.size, check)
@@ -185,6 +191,14 @@ def _qualified(obj: Any) -> str | None:
     return f"{module}.{name}" if module and name else None
 
 
+def _named(obj: Any) -> str:
+    """The import path of a function or class; lambdas and local ones have no unique one."""
+    path = _qualified(obj)
+    if path is None or "<" in path:
+        raise InvalidSpec(f"{obj!r} has no import path; define it at module level.")
+    return path
+
+
 def _call_text(path: str, kwargs: Mapping[str, Any]) -> str:
     return f"{path}({_kwargs_text(kwargs)})"
 
@@ -194,13 +208,15 @@ def _kwargs_text(kwargs: Mapping[str, Any]) -> str:
 
 
 def _value_text(value: Any) -> str:
+    if isinstance(value, enum.Enum):  # before int: Pillow's constants are IntEnums
+        return f"{_qualified(type(value))}.{value.name}"
     if value is None or isinstance(value, bool | int | float | complex):
         return repr(value)
     if isinstance(value, str | bytes):
         # No spaces (the spec's canonical text is space-separated), but no collisions either.
         return repr(value).replace(" ", "\\x20")
-    if isinstance(value, enum.Enum):
-        return f"{_qualified(type(value))}.{value.name}"
+    if inspect.isclass(value) or inspect.isroutine(value):
+        return _named(value)
     if isinstance(value, list | tuple):
         return "(" + ",".join(_value_text(v) for v in value) + ")"
     if isinstance(value, Set):
@@ -209,8 +225,6 @@ def _value_text(value: Any) -> str:
         return "{" + ",".join(f"{k}:{_value_text(v)}" for k, v in sorted(value.items())) + "}"
     if callable(getattr(value, "process", None)):
         return step_text(value)
-    if inspect.isclass(value) or inspect.isroutine(value):
-        return _qualified(value) or repr(value)
     if isinstance(value, Image.Image):
         digest = hashlib.sha256(f"{value.mode}:{value.size}".encode() + value.tobytes())
         return "image:" + digest.hexdigest()[:32]

@@ -345,16 +345,18 @@ class Thumbnail(Processor):
     ) -> None:
         if anchor is not None and crop is False:
             raise ValueError("Thumbnail cannot take an anchor when crop is False")
+        # As in pilkit: an inferred crop finds the busy part; crop=True alone keeps the centre.
+        auto = anchor == "auto" or (anchor is None and crop is None)
         if crop is None:
             crop = anchor is not None or (width is not None and height is not None)
         if crop and (width is None or height is None):
             raise ValueError("Thumbnail needs a width and a height to crop")
-        self.width, self.height = width, height
+        self.width = None if width is None else int(width)
+        self.height = None if height is None else int(height)
         self.crop, self.upscale = bool(crop), bool(upscale)
-        auto = anchor in (None, "auto")
-        self.anchor: Fraction | str | None = "auto" if crop and auto else None
-        if crop and not auto:
-            self.anchor = Anchor.get_tuple(anchor)
+        self.anchor: Fraction | str | None = None
+        if crop:
+            self.anchor = "auto" if auto else Anchor.get_tuple(anchor)
 
     def _step(self) -> Processor:
         if not self.crop:

@@ -84,6 +84,9 @@ class StyledPhoto(models.Model):
         },
     )
 
+    def __str__(self) -> str:
+        return self.image.name or ""
+
 
 class OnDemandPhoto(models.Model):
     """Declared thumbnails that are not made at upload (``generate_on_save=False``)."""
@@ -95,6 +98,9 @@ class OnDemandPhoto(models.Model):
         generate_on_save=False,
     )
 
+    def __str__(self) -> str:
+        return self.image.name or ""
+
 
 class OverwritePhoto(models.Model):
     """A file field on a storage that overwrites: a new upload may keep the old name."""
@@ -105,3 +111,6 @@ class OverwritePhoto(models.Model):
         storage=FileSystemStorage(allow_overwrite=True),
         thumbnails={"small": "100x100 crop", "card": "card"},
     )
+
+    def __str__(self) -> str:
+        return self.image.name or ""

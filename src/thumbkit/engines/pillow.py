@@ -239,26 +239,34 @@ def _render_one(
     if spec.colorspace == "GRAY" and image.mode not in ("L", "LA"):
         image = image.convert("LA" if image.mode == "RGBA" else "L")
         icc = None
+    elif spec.colorspace == "RGB" and image.mode in ("L", "LA"):
+        image = image.convert("RGBA" if image.mode == "LA" else "RGB")
+        icc = None
     image = _resize(image, p)
     if p.smart:
         image = image.crop(entropy_box(image, p.cropped))
     if p.canvas is not None:
         image = _pad(image, p.canvas, spec.padding_color)
     if spec.processors:
+        model = _color_model(image.mode)
         image = _processed(image, spec, settings.limits)
+        if _color_model(image.mode) != model:
+            icc = None  # e.g. Convert("L"): an RGB profile must not describe grey pixels
     fmt = spec.format or _default_format(source_format, image.mode)
     return _encode(image, spec, fmt, icc, settings)
 
 
 def _processed(image: Image.Image, spec: Spec, lim: Limits) -> Image.Image:
     """Run the spec's processors; they may change size and mode, so check both after."""
+    def check(size: tuple[int, int]) -> None:
+        limits.check_size(size, spec, lim)
+
     try:
-        image = pipeline.run(image, spec.processors)
+        image = pipeline.run(image, spec.processors, check)
     except ThumbkitError:
         raise
     except Exception as exc:  # a processor is user code: report it as a generation failure
         raise GenerationError(f"A processor of {spec.canonical!r} failed: {exc!r}") from exc
-    limits.check_size(image.size, spec, lim)
     return _normalise(image)
 
 

@@ -124,6 +124,8 @@ class VipsEngine:
             image = _eight_bit(image)
             if spec.colorspace == "GRAY":
                 image = image.colourspace("b-w")
+            elif spec.colorspace == "RGB" and image.bands in (1, 2):
+                image = image.colourspace("srgb")
             if p.crop is not None:
                 left, top, right, bottom = p.crop
                 image = image.crop(left, top, right - left, bottom - top)
