@@ -34,6 +34,7 @@ class Env:
     db: str  # "postgres" | "sqlite"
     redis: bool  # Redis reachable: configurations that need it run
     run: str  # this run's id: part of every database name and Redis key it makes
+    rows: int = 1000  # the largest page: rows inserted and thumbnails made
 
     @property
     def mark(self) -> str:

@@ -68,7 +68,6 @@ def redis_prefix() -> str:
 @pytest.fixture
 def redis_client(need_redis: None) -> Iterator[Any]:
     import redis
-
     from django.conf import settings
 
     client = redis.Redis.from_url(settings.REDIS_URL)

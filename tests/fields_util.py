@@ -34,7 +34,7 @@ def upload(name: str = "photo.jpg", size: tuple[int, int] = (400, 300)) -> Simpl
 
 def files(root: Path, under: str = "") -> list[str]:
     """Every file below ``root / under``, relative to ``root``, sorted."""
-    found = []
+    found: list[str] = []
     for directory, _dirs, names in os.walk(root / under):
         found.extend(os.path.relpath(os.path.join(directory, n), root) for n in names)
     return sorted(found)

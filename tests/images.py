@@ -9,11 +9,20 @@ import zlib
 from PIL import Image, ImageDraw
 
 
-def make_image(size: tuple[int, int] = (400, 300), mode: str = "RGB", color: object = None) -> Image.Image:
+def make_image(
+    size: tuple[int, int] = (400, 300), mode: str = "RGB", color: object = None
+) -> Image.Image:
     """A picture with structure: a gradient and a few shapes, so resizes are visible."""
     width, height = size
     base = Image.linear_gradient("L").resize(size).convert("RGB")
-    image = Image.merge("RGB", (base.getchannel(0), base.getchannel(0).transpose(Image.Transpose.ROTATE_90).resize(size), Image.new("L", size, 128)))
+    image = Image.merge(
+        "RGB",
+        (
+            base.getchannel(0),
+            base.getchannel(0).transpose(Image.Transpose.ROTATE_90).resize(size),
+            Image.new("L", size, 128),
+        ),
+    )
     draw = ImageDraw.Draw(image)
     draw.ellipse((width // 4, height // 4, width * 3 // 4, height * 3 // 4), fill=(220, 40, 40))
     draw.rectangle((0, 0, max(1, width // 10), max(1, height // 10)), fill=(20, 20, 200))
@@ -38,6 +47,7 @@ def png(size: tuple[int, int] = (400, 300), mode: str = "RGB") -> bytes:
 
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG whose header claims ``width`` x ``height`` but carries almost no data."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         body = kind + data
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))

@@ -14,7 +14,9 @@ ROOT_URLCONF = "tests.urls"
 # One name per interpreter, so the 3.11 and 3.12 runs never share a test database.
 RUN_ID = f"py{sys.version_info.major}{sys.version_info.minor}"
 # Made once per test run; child processes (spawned pools) inherit it through the environment.
-MEDIA_ROOT = os.environ.setdefault("THUMBKIT_TEST_MEDIA", tempfile.mkdtemp(prefix="thumbkit-media-"))
+if "THUMBKIT_TEST_MEDIA" not in os.environ:
+    os.environ["THUMBKIT_TEST_MEDIA"] = tempfile.mkdtemp(prefix="thumbkit-media-")
+MEDIA_ROOT = os.environ["THUMBKIT_TEST_MEDIA"]
 MEDIA_URL = "/media/"
 
 INSTALLED_APPS = [
@@ -30,7 +32,10 @@ if find_spec("django_tasks_db") and (find_spec("django.tasks") or find_spec("dja
     INSTALLED_APPS.append("django_tasks_db")
 
 DATABASES = {
-    "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.path.join(MEDIA_ROOT, "db.sqlite3")},
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.path.join(MEDIA_ROOT, "db.sqlite3"),
+    },
     "pg": {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": f"thumbkit_{RUN_ID}",

@@ -317,13 +317,11 @@ def _child_setup(config: dict[str, Any]) -> None:
     import django
     from django.conf import settings
 
-    own_media = settings.MEDIA_ROOT
     for name, value in config["settings"].items():
         setattr(settings, name, value)
     # Reach the parent's test database, not the one the settings module names.
     settings.DATABASES["pg"]["NAME"] = config["pg_name"]
     django.setup()
-    os.rmdir(own_media)  # the settings module made an empty media dir of its own
 
 
 def _child_run(config: dict[str, Any], barrier: Any) -> dict[str, Any]:

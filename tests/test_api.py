@@ -26,8 +26,8 @@ from thumbkit import (
     get_thumbnail,
     prefetch_thumbnails,
 )
-from thumbkit.exceptions import InvalidSpec, SourceMissing
 from thumbkit.batch import VERSION_SPEC
+from thumbkit.exceptions import InvalidSpec, SourceMissing
 from thumbkit.models import ThumbnailRecord
 from thumbkit.spec import parse
 

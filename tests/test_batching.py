@@ -14,6 +14,7 @@ import gc
 import pickle
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import django
@@ -32,6 +33,7 @@ from tests.testapp.models import ManifestProfile, Post, Profile, Team
 from thumbkit import peers, prefetch_thumbnails
 from thumbkit.query import ThumbnailQuerySet, prefetch_objects
 from thumbkit.stores import get_store
+from thumbkit.stores.redis import RedisStore
 
 HAS_FETCH_MODES = django.VERSION >= (6, 1)
 needs_fetch_modes = pytest.mark.skipif(
@@ -105,19 +107,13 @@ class Budget:
         assert self.redis.calls == []
 
 
-@pytest.fixture
-def budget() -> Callable[[], Any]:
-    """``with budget() as cost:`` counts what the block costs."""
-    from contextlib import contextmanager
-
-    @contextmanager
-    def measure() -> Iterator[Budget]:
-        if get_store().__class__.__name__ == "RedisStore":
-            get_store().get_many(["warm-up"])  # connect (and handshake) outside the budget
-        with queries() as sql, redis_trips() as trips:
-            yield Budget(sql, trips)
-
-    return measure
+@contextmanager
+def measure() -> Iterator[Budget]:
+    """``with measure() as cost:`` counts what the block costs."""
+    if isinstance(get_store(), RedisStore):
+        get_store().get_many(["warm-up"])  # connect (and handshake) outside the budget
+    with queries() as sql, redis_trips() as trips:
+        yield Budget(sql, trips)
 
 
 def table(key: str) -> str:
@@ -224,10 +220,10 @@ def make_teams(corpus: Corpus, teams: int, size: int) -> list[str]:
 
 
 @pytest.mark.django_db
-def test_select_related(corpus: Corpus, store: dict[str, Any], budget: Any) -> None:
+def test_select_related(corpus: Corpus, store: dict[str, Any]) -> None:
     with bu.strict(corpus, **store):
         names = make_posts(corpus, 100)
-        with budget() as cost:
+        with measure() as cost:
             html = POSTS.render(Context({"posts": Post.objects.select_related("author")}))
     cost.check([r'^SELECT .* FROM "testapp_post" INNER JOIN "testapp_profile"'], names, store)
     post_pks = list(Post.objects.order_by("pk").values_list("pk", flat=True))
@@ -235,10 +231,10 @@ def test_select_related(corpus: Corpus, store: dict[str, Any], budget: Any) -> N
 
 
 @pytest.mark.django_db
-def test_prefetch_related(corpus: Corpus, store: dict[str, Any], budget: Any) -> None:
+def test_prefetch_related(corpus: Corpus, store: dict[str, Any]) -> None:
     with bu.strict(corpus, **store):
         names = make_teams(corpus, 10, 10)
-        with budget() as cost:
+        with measure() as cost:
             teams = Team.objects.order_by("pk").prefetch_related("members")
             html = TEAMS.render(Context({"teams": teams}))
     member_sql = r'^SELECT .* FROM "testapp_profile" INNER JOIN "testapp_team_members"'
@@ -248,10 +244,10 @@ def test_prefetch_related(corpus: Corpus, store: dict[str, Any], budget: Any) ->
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("rows", [10, 1000])
-def test_list_of_a_queryset(corpus: Corpus, store: dict[str, Any], budget: Any, rows: int) -> None:
+def test_list_of_a_queryset(corpus: Corpus, store: dict[str, Any], rows: int) -> None:
     with bu.strict(corpus, **store):
         names = bu.install(corpus, "profile", rows)
-        with budget() as cost:
+        with measure() as cost:
             html = PROFILES.render(Context({"profiles": Profile.objects.all()}))
     cost.check([r'^SELECT .* FROM "testapp_profile"'], names, store)
     bu.check_rows(html, corpus, "profile", pks(Profile), names)
@@ -263,10 +259,10 @@ def test_list_of_a_queryset(corpus: Corpus, store: dict[str, Any], budget: Any, 
 @needs_fetch_modes
 @pytest.mark.django_db
 @pytest.mark.parametrize("rows", [10, 1000])
-def test_fetch_peers_budget(corpus: Corpus, store: dict[str, Any], budget: Any, rows: int) -> None:
+def test_fetch_peers_budget(corpus: Corpus, store: dict[str, Any], rows: int) -> None:
     with bu.strict(corpus, **store):
         names = bu.install(corpus, "profile", rows)
-        with budget() as cost:
+        with measure() as cost:
             profiles = Profile.objects.fetch_mode(models.FETCH_PEERS)
             html = PROFILES.render(Context({"profiles": profiles}))
     cost.check([r'^SELECT .* FROM "testapp_profile"'], names, store)
@@ -275,10 +271,10 @@ def test_fetch_peers_budget(corpus: Corpus, store: dict[str, Any], budget: Any, 
 
 @needs_fetch_modes
 @pytest.mark.django_db
-def test_fetch_peers_select_related(corpus: Corpus, store: dict[str, Any], budget: Any) -> None:
+def test_fetch_peers_select_related(corpus: Corpus, store: dict[str, Any]) -> None:
     with bu.strict(corpus, **store):
         names = make_posts(corpus, 20)
-        with budget() as cost:
+        with measure() as cost:
             posts = Post.objects.fetch_mode(models.FETCH_PEERS).select_related("author")
             html = POSTS.render(Context({"posts": posts}))
     cost.check([r'FROM "testapp_post" INNER JOIN "testapp_profile"'], names, store)
@@ -288,10 +284,10 @@ def test_fetch_peers_select_related(corpus: Corpus, store: dict[str, Any], budge
 
 @needs_fetch_modes
 @pytest.mark.django_db
-def test_fetch_peers_prefetch_related(corpus: Corpus, store: dict[str, Any], budget: Any) -> None:
+def test_fetch_peers_prefetch_related(corpus: Corpus, store: dict[str, Any]) -> None:
     with bu.strict(corpus, **store):
         names = make_teams(corpus, 5, 4)
-        with budget() as cost:
+        with measure() as cost:
             teams = Team.objects.fetch_mode(models.FETCH_PEERS).prefetch_related("members")
             html = TEAMS.render(Context({"teams": teams.order_by("pk")}))
     cost.check([r'FROM "testapp_team"', r'INNER JOIN "testapp_team_members"'], names, store)
@@ -373,10 +369,6 @@ def test_fetch_raise_after_an_explicit_prefetch(corpus: Corpus, how: str) -> Non
 
 @needs_fetch_modes
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="api.prefetch_thumbnails must call batch.load(sources, peers=False) (lead: api.py)",
-)
 def test_fetch_raise_after_prefetch_thumbnails(corpus: Corpus) -> None:
     with bu.strict(corpus):
         bu.install(corpus, "profile", 5)
@@ -388,7 +380,7 @@ def test_fetch_raise_after_prefetch_thumbnails(corpus: Corpus) -> None:
 @needs_fetch_modes
 @pytest.mark.django_db
 def test_fetch_raise_with_a_manifest_needs_no_fetch(corpus: Corpus) -> None:
-    """Records riding on the row are not a fetch: the tag renders under FETCH_RAISE."""
+    """Records riding on the row are not a fetch: no FieldFetchBlocked under FETCH_RAISE."""
     with bu.strict(corpus):
         names = bu.install(corpus, "manifest", 5)
         rows = ManifestProfile.objects.fetch_mode(models.FETCH_RAISE)
@@ -399,8 +391,16 @@ def test_fetch_raise_with_a_manifest_needs_no_fetch(corpus: Corpus) -> None:
         )
         with queries() as sql:
             html = tag.render(Context({"rows": rows}))
+        with queries() as accessed:
+            smalls = [
+                p.photo.thumbnails.small.url
+                for p in ManifestProfile.objects.fetch_mode(models.FETCH_RAISE)
+            ]
     sql.expect(r'^SELECT .* FROM "testapp_manifestprofile"')
+    accessed.expect(r'^SELECT .* FROM "testapp_manifestprofile"')
     assert html.split() == ["/media/" + corpus.record(n, bu.tag_spec()).name for n in names]
+    small = ManifestProfile._meta.get_field("photo").declared_spec("small")
+    assert smalls == ["/media/" + corpus.record(n, small).name for n in names]
 
 
 # -- ThumbnailQuerySet ------------------------------------------------------------------

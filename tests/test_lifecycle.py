@@ -31,7 +31,13 @@ from tests.fields_util import (
     url_path,
 )
 from tests.stores_util import need_services, store_params, store_settings
-from tests.testapp.models import ManifestProfile, OnDemandPhoto, OverwritePhoto, Profile
+from tests.testapp.models import (
+    ManifestProfile,
+    OnDemandPhoto,
+    OverwriteManifestPhoto,
+    OverwritePhoto,
+    Profile,
+)
 from thumbkit.keys import source_key
 from thumbkit.source import coerce
 from thumbkit.stores import get_store
@@ -367,7 +373,9 @@ def test_the_manifest_column_holds_the_records_after_upload(
 
 
 def test_the_manifest_describes_the_new_file_only_after_replacement(media: Path) -> None:
-    profile = ManifestProfile.objects.create(photo=upload("first.jpg"))
+    created = ManifestProfile.objects.create(photo=upload("first.jpg"))
+    profile = ManifestProfile.objects.get(pk=created.pk)  # loaded with its manifest
+    assert len(profile.photo_thumbs["records"]) == 2
     profile.photo = upload("second.jpg")
     profile.save()
     fresh = ManifestProfile.objects.get(pk=profile.pk)
@@ -379,9 +387,31 @@ def test_the_manifest_describes_the_new_file_only_after_replacement(media: Path)
 
 
 def test_clearing_a_manifest_field_empties_the_manifest(media: Path) -> None:
-    profile = ManifestProfile.objects.create(photo=upload("first.jpg"))
+    created = ManifestProfile.objects.create(photo=upload("first.jpg"))
+    profile = ManifestProfile.objects.get(pk=created.pk)
+    assert len(profile.photo_thumbs["records"]) == 2
     profile.photo = None
     profile.save()
     assert ManifestProfile.objects.get(pk=profile.pk).photo_thumbs == {}
     assert thumb_files(media) == []
     assert all_records() == []
+
+
+@pytest.mark.parametrize("upload_mode", ["sync", "off"])
+def test_an_overwritten_name_never_keeps_the_old_manifest(media: Path, upload_mode: str) -> None:
+    # The manifest column comes before the file field here, so the row is written before
+    # the file field's pre_save could empty it.
+    created = OverwriteManifestPhoto.objects.create(image=ContentFile(images.jpeg(), name="a.jpg"))
+    photo = OverwriteManifestPhoto.objects.get(pk=created.pk)  # loaded with its manifest
+    old = photo.image.thumbnails.small
+    assert [r["name"] for r in photo.thumbs["records"]] == [old.name]
+    with thumbkit_settings(UPLOAD=upload_mode):
+        photo.image = ContentFile(images.jpeg((300, 300)), name="a.jpg")
+        photo.save()
+    fresh = OverwriteManifestPhoto.objects.get(pk=photo.pk)
+    assert fresh.image.name == "owmanifest/a.jpg"
+    small = fresh.image.thumbnails.small
+    assert small.url != old.url
+    assert thumb_files(media) == [small.name]
+    manifest = OverwriteManifestPhoto.objects.get(pk=photo.pk).thumbs
+    assert [r["name"] for r in manifest["records"] if r["format"]] == [small.name]

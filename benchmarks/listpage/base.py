@@ -15,7 +15,6 @@ from django.db import models
 from ..common import Env
 
 PHOTO_SIZE = (800, 600)
-ROWS_MAX = 1000
 
 
 def page_template(load: str | None, row: str) -> str:
@@ -84,9 +83,10 @@ class Library:
         return page_template(self.load, self.templates[template])
 
     def warm(self, config: str, render: Any) -> None:
-        """Make every thumbnail the measured pages show; ``render(template, rows)``."""
+        """Make every thumbnail the measured pages show; ``render(template)`` renders the
+        largest page."""
         for template in self.templates_for(config):
-            render(template, ROWS_MAX)
+            render(template)
 
     def prepare(self, config: str) -> None:
         """Run in every measuring process before the first timed render (store warm-up)."""

@@ -2,7 +2,7 @@
 
 Jobs (``action``):
 
-- ``setup``: create the library's database and tables, insert ``ROWS_MAX`` profiles.
+- ``setup``: create the library's database and tables, insert ``env.rows`` profiles.
 - ``warm``: make every thumbnail of one configuration, then check that a second render
   writes nothing.
 - ``fresh``: time the first render of one page in this new process (stores warm, process
@@ -34,7 +34,7 @@ from ..common import (
     emit,
     median,
 )
-from .base import PHOTO_SIZE, ROWS_MAX, Library
+from .base import PHOTO_SIZE, Library
 
 LIBRARIES = ("floor", "thumbkit", "sorl", "easy", "imagekit")
 
@@ -135,7 +135,7 @@ def setup(lib: Library, env: Env) -> dict[str, Any]:
                 photo_width=PHOTO_SIZE[0],
                 photo_height=PHOTO_SIZE[1],
             )
-            for n in range(1, ROWS_MAX + 1)
+            for n in range(1, env.rows + 1)
         )
     return {"models": list(page.models)}
 
@@ -145,19 +145,19 @@ def files_in(folder: str) -> int:
     return sum(len(names) for _, _, names in os.walk(folder))
 
 
-def warm(lib: Library, config: str) -> dict[str, Any]:
+def warm(lib: Library, config: str, rows: int) -> dict[str, Any]:
 
     page = Page(lib, config)
     thumbs = page.thumbs
     start = time.perf_counter()
-    lib.warm(config, page.render)
+    lib.warm(config, lambda template: page.render(template, rows))
     made = time.perf_counter() - start
     lib.prepare(config)
     problems = {}
     for name in lib.templates_for(config):
         before = files_in(thumbs)
-        _, _, html = page.timed(name, ROWS_MAX)
-        status = check(html, ROWS_MAX, files_in(thumbs) - before)
+        _, _, html = page.timed(name, rows)
+        status = check(html, rows, files_in(thumbs) - before)
         if status != "ok":
             problems[name] = status
     return {"seconds": round(made, 2), "problems": problems}
@@ -229,7 +229,7 @@ def main(job: dict[str, Any]) -> None:
     if action == "setup":
         emit(setup(lib, env))
     elif action == "warm":
-        emit(warm(lib, config))
+        emit(warm(lib, config, env.rows))
     elif action == "fresh":
         emit(fresh(lib, config, job["template"], job["rows"]))
     elif action == "warm-process":

@@ -11,12 +11,14 @@ from .api import (
     get_thumbnail,
     prefetch_thumbnails,
 )
+from .query import ThumbnailQuerySet
 from .spec import Spec
 from .thumbnail import Thumbnail
 
 __all__ = [
     "Spec",
     "Thumbnail",
+    "ThumbnailQuerySet",
     "adelete",
     "aget_thumbnail",
     "aprefetch_thumbnails",

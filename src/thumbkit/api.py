@@ -15,9 +15,8 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db.models import Model
-from django.db.models.fields.files import FieldFile
 
-from . import batch, files, limits, peers
+from . import batch, files, limits
 from .conf import get_settings, on_reset
 from .exceptions import SourceMissing
 from .keys import source_key, thumbnail_key
@@ -36,21 +35,35 @@ def get_thumbnail(source: Any, geometry_or_name: str | Spec, **options: Any) -> 
 
     ``source`` is a FieldFile, a Django File or a name on the default storage.
     """
+    fast = _fast_slot(source, geometry_or_name, options)
+    if fast is not None and fast[1] in fast[0]:
+        hit: Thumbnail = fast[0][fast[1]]
+        return hit
     spec = get_spec(geometry_or_name, **options)
-    src = coerce(source)
-    if isinstance(source, FieldFile) and not batch.is_complete(src):
-        _load_peers(source)
-    return resolve([(src, spec)])[0]
+    result = resolve([(coerce(source), spec)])[0]
+    if fast is not None or (fast := _fast_slot(source, geometry_or_name, options)):
+        fast[0][fast[1]] = result
+    return result
 
 
-def _load_peers(file: FieldFile) -> None:
-    """For a thumbkit ImageField, resolve the row's peers (loaded together) in one read."""
-    from .fields import ImageField
-    from .lifecycle import load_instances
+def _fast_slot(
+    source: Any, spec: Any, options: dict[str, Any]
+) -> tuple[dict[Any, Any], Any] | None:
+    """Where a repeated lookup on the same file object is answered without any work.
 
-    instance = getattr(file, "instance", None)
-    if isinstance(file.field, ImageField) and instance is not None and instance.pk is not None:
-        peers.fetch(file.field, instance, load_instances)
+    The slot lives in the object's memo, so everything that forgets the memo (a reload, a
+    delete) forgets it too; the file name is part of the slot, so a new file never hits.
+    """
+    memo = getattr(source, "_thumbkit_memo", None)
+    if memo is None:
+        return None
+    slot = (getattr(source, "name", None), spec, tuple(sorted(options.items())) if options else ())
+    try:
+        hash(slot)
+    except TypeError:
+        return None  # an unhashable option value: take the normal path
+    fast: dict[Any, Any] = memo.setdefault(batch.FAST, {})
+    return fast, slot
 
 
 def get_spec(spec: str | Spec, **options: Any) -> Spec:
@@ -86,7 +99,9 @@ def resolve(requests: Sequence[Request]) -> list[Thumbnail]:
 def ensure(source: Any, specs: Sequence[Spec]) -> int:
     """Generate whichever of ``specs`` the source lacks, whatever the strategy; return how many."""
     src = coerce(source)
-    _, missing, _ = _lookup([(src, spec) for spec in specs])
+    # Only this source: its row's peers may be other objects (the instance that just saved)
+    # whose memo must not learn "nothing generated" a moment before generation.
+    _, missing, _ = _lookup([(src, spec) for spec in specs], peers=False)
     count = 0
     for group_src, items in missing.values():
         _remember(group_src, generate_locked(group_src, items))
@@ -95,10 +110,10 @@ def ensure(source: Any, specs: Sequence[Spec]) -> int:
 
 
 def _lookup(
-    requests: Sequence[Request],
+    requests: Sequence[Request], peers: bool = True
 ) -> tuple[dict[str, Thumbnail], dict[str, tuple[Source, list[tuple[Spec, str]]]], list[str]]:
     """Hits by key, misses grouped by source, and each request's key (versions applied)."""
-    loaded = batch.load(src for src, _ in requests)
+    loaded = batch.load((src for src, _ in requests), peers=peers)
     found: dict[str, Thumbnail] = {}
     missing: dict[str, tuple[Source, list[tuple[Spec, str]]]] = {}
     keys: list[str] = []
@@ -133,7 +148,7 @@ def prefetch_thumbnails(
     spec_list = [specs] if isinstance(specs, str | Spec) else list(specs)
     parsed = [(str(s), get_spec(s)) for s in spec_list]
     sources = list(_sources(objects_or_sources, field))
-    loaded = batch.load(sources)
+    loaded = batch.load(sources, peers=False)
     result: dict[tuple[str, str], Thumbnail | None] = {}
     for src in sources:
         records = _records(src, loaded)
@@ -152,7 +167,7 @@ def fetch_thumbnails(
     skipped. One store round trip for all images; returns what ``prefetch_thumbnails`` does.
     """
     pairs = [(image, coerce(image)) for image in images if image]
-    loaded = batch.load(src for _, src in pairs)
+    loaded = batch.load((src for _, src in pairs), peers=False)
     result: dict[tuple[str, str], Thumbnail | None] = {}
     for image, src in pairs:
         records = _records(src, loaded)
@@ -172,11 +187,12 @@ def delete(source: Any, delete_file: bool = True) -> None:
     version, so thumbnails made from now on have new names and URLs (no CDN serves the old).
     """
     src = coerce(source)
-    forget(src)
+    keys = _purge(src)
     if delete_file:
         files.delete(src.storage, src.name)
     else:
         get_store().set_many([batch.version_record(src, secrets.token_hex(4))])
+    thumbnails_deleted.send(sender=Thumbnail, source=src, keys=keys)
 
 
 def forget(source: Any) -> list[str]:
@@ -185,6 +201,12 @@ def forget(source: Any) -> list[str]:
     For sources that are gone (deleted, replaced by another name); returns the removed keys.
     """
     src = coerce(source)
+    keys = _purge(src)
+    thumbnails_deleted.send(sender=Thumbnail, source=src, keys=keys)
+    return keys
+
+
+def _purge(src: Source) -> list[str]:
     store = get_store()
     key = source_key(src)
     records = store.get_sources([key]).get(key, {})
@@ -195,7 +217,6 @@ def forget(source: Any) -> list[str]:
     memo = src.memo()
     if memo is not None:
         memo.clear()
-    thumbnails_deleted.send(sender=Thumbnail, source=src, keys=list(records))
     return list(records)
 
 
@@ -232,8 +253,8 @@ __all__ = [
     "aprefetch_thumbnails",
     "delete",
     "ensure",
-    "forget",
     "fetch_thumbnails",
+    "forget",
     "get_spec",
     "get_thumbnail",
     "prefetch_thumbnails",

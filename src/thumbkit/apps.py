@@ -11,6 +11,7 @@ class ThumbkitConfig(AppConfig):
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
         from .lifecycle import write_manifest
-        from .signals import thumbnails_generated
+        from .signals import thumbnails_deleted, thumbnails_generated
 
         thumbnails_generated.connect(write_manifest, dispatch_uid="thumbkit:manifest")
+        thumbnails_deleted.connect(write_manifest, dispatch_uid="thumbkit:manifest-deleted")

@@ -19,6 +19,7 @@ from .thumbnail import Thumbnail
 
 VERSION_SPEC = "@version"
 COMPLETE = "@complete"  # memo marker: the memo holds every record of its source
+FAST = "@fast"  # memo slot: answers to repeated get_thumbnail calls (see api._fast_slot)
 MANIFEST_VERSION = 1
 
 

@@ -19,7 +19,7 @@ from django.apps import apps
 from django.db import models, transaction
 from django.db.models.fields.files import FieldFile
 
-from . import api, batch, peers
+from . import api, batch
 from .conf import get_settings
 from .exceptions import GenerationError, LockTimeout, SourceError, StoreError
 from .keys import source_key
@@ -43,18 +43,13 @@ RECOVERABLE = (SourceError, GenerationError, StoreError, LockTimeout)
 
 
 def thumbnail_of(file: FieldFile, spec: Spec) -> Thumbnail:
-    """A declared (or any) thumbnail of a field's file, batching the instance's peers."""
-    src = coerce(file)
-    if not batch.is_complete(src) and file.instance is not None and file.instance.pk is not None:
-        peers.fetch(file.field, file.instance, load_instances)
+    """A declared (or any) thumbnail of a field's file (``batch.load`` batches the peers)."""
     return api.get_thumbnail(file, spec)
 
 
 def thumbnails_of(file: FieldFile, specs: list[Spec]) -> list[Thumbnail]:
     """Several thumbnails of one file: one lookup, and the missing ones made in one pass."""
     src = coerce(file)
-    if not batch.is_complete(src) and file.instance is not None and file.instance.pk is not None:
-        peers.fetch(file.field, file.instance, load_instances)
     return api.resolve([(src, api.get_spec(spec)) for spec in specs])
 
 
@@ -73,7 +68,7 @@ def load_instances(instances: list[models.Model]) -> None:
                 pending.append(src)
             else:
                 batch.fill(src, records)
-    batch.load(pending)
+    batch.load(pending, peers=False)
 
 
 def _loaded_source(instance: models.Model, field: ImageField) -> Source | None:
@@ -159,14 +154,21 @@ def saved(sender: type[models.Model], instance: models.Model, using: str, **kwar
         transaction.on_commit(job, using=using)
 
 
-def _committed(ref: weakref.ref[models.Model], *args: Any) -> None:
+def _committed(
+    ref: weakref.ref[models.Model],
+    label: str,
+    pk: Any,
+    attname: str,
+    old: str,
+    new: str,
+    uploading: bool,
+) -> None:
     # Only a committed save changes what the row holds: after a rollback the instance still
     # compares with the old name, so saving it again redoes the work.
     instance = ref()
     if instance is not None:
-        attname, new = args[2], args[4]
         instance.__dict__.setdefault(INITIAL, {})[attname] = new
-    after_commit(*args)
+    after_commit(label, pk, attname, old, new, uploading)
 
 
 def deleting(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
@@ -206,12 +208,21 @@ def after_commit(label: str, pk: Any, attname: str, old: str, new: str, uploadin
             forget(label, attname, old)
             src = coerce(new, storage=field.storage)
             get_store().set_many([batch.version_record(src, secrets.token_hex(4))])
+            _clear_manifest(field, pk, new)
         elif old and old != new:
             _forget_unused(label, attname, old)
         if new and (uploading or old != new) and field.generate_on_save and field.thumbnails:
             dispatch(label, pk, attname, new)
     except RECOVERABLE:
         logger.warning("Thumbnails of %s %s.%s failed", label, pk, attname, exc_info=True)
+
+
+def _clear_manifest(field: ImageField, pk: Any, name: str) -> None:
+    # pre_save empties the manifest only when its column comes after the file's: here it is
+    # emptied whatever the order, or the row would describe the old version of the name.
+    if field.manifest_field:
+        rows = field.model._base_manager.filter(pk=pk, **{field.attname: name})
+        rows.update(**{field.manifest_field: {}})
 
 
 def forget(label: str, attname: str, name: str) -> None:
@@ -266,8 +277,12 @@ def generate_declared(label: str, pk: Any, attname: str, name: str) -> int:
         return 0
 
 
-def write_manifest(sender: Any, source: Source, thumbnails: list[Thumbnail], **kwargs: Any) -> None:
-    """``thumbnails_generated``: refresh the manifest column of the row the source came from."""
+def write_manifest(sender: Any, source: Source, **kwargs: Any) -> None:
+    """After generation or deletion: rewrite the manifest column of the source's row.
+
+    Connected to ``thumbnails_generated`` and ``thumbnails_deleted``, so the column never
+    names a file that is gone or misses one that was made through the row's own file.
+    """
     from .fields import ImageField
 
     origin = source.origin
@@ -282,7 +297,8 @@ def write_manifest(sender: Any, source: Source, thumbnails: list[Thumbnail], **k
     manifest = batch.to_manifest(key, records.values())
     updated = (
         type(instance)
-        ._base_manager.filter(pk=instance.pk, **{field.attname: source.name})
+        ._base_manager.db_manager(instance._state.db)
+        .filter(pk=instance.pk, **{field.attname: source.name})
         .update(**{field.manifest_field: manifest})
     )
     if updated:

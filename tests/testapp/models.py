@@ -114,3 +114,19 @@ class OverwritePhoto(models.Model):
 
     def __str__(self) -> str:
         return self.image.name or ""
+
+
+class OverwriteManifestPhoto(models.Model):
+    """An overwriting storage and a manifest column declared before the file field."""
+
+    thumbs = models.JSONField(default=dict, blank=True, editable=False)
+    image = ImageField(
+        upload_to="owmanifest",
+        blank=True,
+        storage=FileSystemStorage(allow_overwrite=True),
+        thumbnails={"small": "100x100 crop"},
+        manifest_field="thumbs",
+    )
+
+    def __str__(self) -> str:
+        return self.image.name or ""

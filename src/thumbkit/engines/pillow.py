@@ -258,6 +258,7 @@ def _render_one(
 
 def _processed(image: Image.Image, spec: Spec, lim: Limits) -> Image.Image:
     """Run the spec's processors; they may change size and mode, so check both after."""
+
     def check(size: tuple[int, int]) -> None:
         limits.check_size(size, spec, lim)
 

@@ -5,31 +5,52 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('testapp', '0002_manifestprofile_profile_post_team'),
+        ("testapp", "0002_manifestprofile_profile_post_team"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='OnDemandPhoto',
+            name="OnDemandPhoto",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('image', models.ImageField(blank=True, upload_to='ondemand')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("image", models.ImageField(blank=True, upload_to="ondemand")),
             ],
         ),
         migrations.CreateModel(
-            name='OverwritePhoto',
+            name="OverwritePhoto",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('image', models.ImageField(blank=True, storage=django.core.files.storage.FileSystemStorage(allow_overwrite=True), upload_to='overwrite')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "image",
+                    models.ImageField(
+                        blank=True,
+                        storage=django.core.files.storage.FileSystemStorage(allow_overwrite=True),
+                        upload_to="overwrite",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='StyledPhoto',
+            name="StyledPhoto",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('image', models.ImageField(blank=True, upload_to='styled')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("image", models.ImageField(blank=True, upload_to="styled")),
             ],
         ),
     ]
