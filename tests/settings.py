@@ -10,6 +10,7 @@ from importlib.util import find_spec
 SECRET_KEY = "thumbkit-tests"
 DEBUG = False
 USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 ROOT_URLCONF = "tests.urls"
 # One name per interpreter, so the 3.11 and 3.12 runs never share a test database.
 RUN_ID = f"py{sys.version_info.major}{sys.version_info.minor}"

@@ -29,6 +29,7 @@ from thumbkit import (
 from thumbkit.batch import VERSION_SPEC
 from thumbkit.exceptions import InvalidSpec, SourceMissing
 from thumbkit.models import ThumbnailRecord
+from thumbkit.source import coerce
 from thumbkit.spec import parse
 
 pytestmark = pytest.mark.django_db
@@ -292,3 +293,26 @@ def test_async_twins_under_asyncio_run(media: Path) -> None:
     assert (t.width, t.height) == (70, 70)
     assert stored_size(t) == (70, 70)
     assert found == {(photo.image.name, "70x70 crop"): t}
+
+
+def test_several_specs_of_one_source_read_it_once(media: Path, monkeypatch: Any) -> None:
+    from thumbkit import api
+    from thumbkit.engines.pillow import PillowEngine
+
+    renders: list[int] = []
+    real = PillowEngine.render
+
+    def counted(self: PillowEngine, data: bytes, specs: Any, settings: Any) -> Any:
+        renders.append(len(specs))
+        return real(self, data, specs, settings)
+
+    monkeypatch.setattr(PillowEngine, "render", counted)
+    photo = make_photo("once.jpg")
+    with only_storage(str(media), "tests.api_support.CountingStorage"):
+        CALLS.clear()
+        specs = [api.get_spec(s) for s in ("small", "card", "50x50", "x80")]
+        made = api.resolve([(coerce(photo.image), spec) for spec in specs])
+        opens = [call for call in CALLS if call[0] == "open"]
+    assert opens == [("open", photo.image.name)]  # one read of the source for four specs
+    assert renders == [4]  # and one decode
+    assert [(t.width, t.height) for t in made] == [(100, 100), (320, 240), (50, 38), (107, 80)]

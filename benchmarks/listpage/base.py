@@ -8,6 +8,7 @@ differ between libraries.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.db import models
@@ -45,6 +46,17 @@ def profile_model(
 
 def image_field(cls: type[models.ImageField] = models.ImageField, **kwargs: Any) -> Any:
     return cls(upload_to="photos", width_field="photo_width", height_field="photo_height", **kwargs)
+
+
+_URL = img("{{ p.photo.url }}", "{{ p.photo_width }}", "{{ p.photo_height }}")
+FLOOR_TEMPLATE = page_template(None, _URL + _URL)
+
+
+@functools.cache
+def floor_model() -> type[models.Model]:
+    """The floor's model: Django's ImageField and nothing else. Every library's database has
+    its table, so each warm process can time the floor next to the library (see worker)."""
+    return profile_model("FloorProfile", __name__, image_field())
 
 
 class Library:

@@ -6,22 +6,25 @@ configuration is reported as a ratio to it.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 
-from .base import Library, image_field, img, profile_model
-
-URL = img("{{ p.photo.url }}", "{{ p.photo_width }}", "{{ p.photo_height }}")
+from .base import FLOOR_TEMPLATE, Library, floor_model
 
 
 class Floor(Library):
     name = "floor"
     configs = {"plain": "models.ImageField, url + stored width/height columns"}
-    templates = {"url": URL + URL}
+    templates = {"url": ""}
 
     def models(self) -> dict[str, type[models.Model]]:
-        return {"Profile": profile_model("Profile", __name__, image_field())}
+        return {"Profile": floor_model()}
 
-    def warm(self, config: str, render: object) -> None:
+    def template_text(self, template: str) -> str:
+        return FLOOR_TEMPLATE
+
+    def warm(self, config: str, render: Any) -> None:
         pass  # nothing to make
 
 

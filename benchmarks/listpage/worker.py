@@ -34,7 +34,7 @@ from ..common import (
     emit,
     median,
 )
-from .base import PHOTO_SIZE, Library
+from .base import FLOOR_TEMPLATE, PHOTO_SIZE, Library, floor_model
 
 LIBRARIES = ("floor", "thumbkit", "sorl", "easy", "imagekit")
 
@@ -78,8 +78,10 @@ class Page:
         self.lib, self.config = lib, config
         self.models = lib.models()
         self.model = self.models[lib.model_for(config)]
+        self.floor = floor_model()
         self.engine = engines["django"]
         self.compiled: dict[str, Any] = {}
+        self.floor_template = self.engine.from_string(FLOOR_TEMPLATE)
         media = Path(str(settings.MEDIA_ROOT))
         self.thumbs = str(media / lib.thumbs) if lib.thumbs else str(media / "-")
 
@@ -95,6 +97,15 @@ class Page:
         page = Paginator(self.model.objects.order_by("pk"), rows).page(1)
         html: str = template.render({"page": page})
         return html
+
+    def floor_time(self, rows: int) -> float:
+        """One render of the floor page in this process (the worker interleaves it)."""
+        from django.core.paginator import Paginator
+
+        start = time.perf_counter()
+        page = Paginator(self.floor.objects.order_by("pk"), rows).page(1)
+        self.floor_template.render({"page": page})
+        return time.perf_counter() - start
 
     def timed(self, name: str, rows: int) -> tuple[float, Counting, str]:
         with Counting() as counting:
@@ -123,10 +134,13 @@ def setup(lib: Library, env: Env) -> dict[str, Any]:
     recreate_database(env, lib.name)
     call_command("migrate", verbosity=0)
     page = Page(lib, next(iter(lib.configs)))
+    tables = {**page.models, "FloorProfile": page.floor}
+    if page.floor in page.models.values():  # the floor library itself
+        del tables["FloorProfile"]
     with connection.schema_editor() as editor:
-        for model in page.models.values():
+        for model in tables.values():
             editor.create_model(model)
-    for model_name, model in page.models.items():
+    for model_name, model in tables.items():
         folder = lib.photo_dir(model_name)
         model.objects.bulk_create(
             model(
@@ -189,14 +203,19 @@ def warm_process(
     for template in lib.templates_for(config):
         for rows in rows_list:
             page.render(template, rows)  # the first render of a page is not timed here
+            page.floor_time(rows)
             before = files_in(thumbs)
             times: list[float] = []
+            floor: list[float] = []
             deadline = time.perf_counter() + budget
             while len(times) < runs and (len(times) < 3 or time.perf_counter() < deadline):
+                # Floor and library alternate, so a change in machine load hits both.
+                floor.append(page.floor_time(rows))
                 elapsed, counting, html = page.timed(template, rows)
                 times.append(elapsed)
             status = check(html, rows, files_in(thumbs) - before)
-            results.append(sample(template, rows, "warm", times, counting, status))
+            result = sample(template, rows, "warm", times, counting, status)
+            results.append({**result, "floor_times": floor, "floor_median": median(floor)})
     return results
 
 

@@ -40,7 +40,8 @@ def version_record(src: Source, version: str) -> Thumbnail:
 
 def is_complete(src: Source) -> bool:
     memo = src.memo()
-    return memo is not None and memo.get(COMPLETE) == source_key(src)
+    # The location (storage and name), compared as text: no hashing on the hot path.
+    return memo is not None and memo.get(COMPLETE) == src.location
 
 
 def load(sources: Iterable[Source], *, peers: bool = True) -> dict[str, dict[str, Thumbnail]]:
@@ -104,7 +105,7 @@ def fill(src: Source, records: Mapping[str, Thumbnail]) -> None:
         return
     memo.clear()
     memo.update(records)
-    memo[COMPLETE] = source_key(src)
+    memo[COMPLETE] = src.location
 
 
 def version_of(records: Mapping[str, Thumbnail]) -> str:
