@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings as django_settings
 from django.core.signals import setting_changed
@@ -126,7 +126,10 @@ def get_settings() -> Settings:
 _resetters: list[Any] = [get_settings]
 
 
-def on_reset(func: Any) -> Any:
+_F = TypeVar("_F")
+
+
+def on_reset(func: _F) -> _F:
     """Register a cached accessor to be cleared whenever settings change."""
     _resetters.append(func)
     return func
@@ -139,5 +142,5 @@ def reset() -> None:
 
 @receiver(setting_changed)
 def _setting_changed(*, setting: str, **kwargs: Any) -> None:
-    if setting in {"THUMBKIT", "STORAGES", "CACHES", "DATABASES"}:
+    if setting in {"THUMBKIT", "STORAGES", "CACHES", "DATABASES", "MEDIA_URL", "MEDIA_ROOT"}:
         reset()

@@ -6,6 +6,7 @@ The key scheme is versioned so a future change never silently orphans every thum
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import posixpath
 import re
@@ -57,6 +58,8 @@ def safe_stem(name: str) -> str:
     return cleaned[:STEM_MAX].rstrip("-_") or "image"
 
 
+@functools.lru_cache(maxsize=16384)
 def _digest(text: str) -> str:
-    # 128 bits: collisions are out of reach and names stay short.
+    # 128 bits: collisions are out of reach and names stay short. Cached: a page asks for
+    # the same few keys several times per thumbnail, and a dict hit is cheaper than SHA-256.
     return hashlib.sha256(text.encode()).hexdigest()[:32]

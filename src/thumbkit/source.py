@@ -9,6 +9,7 @@ string, when given, is part of the identity so a replaced file gets new thumbnai
 from __future__ import annotations
 
 import contextlib
+import functools
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,7 @@ from django.db.models.fields.files import FieldFile
 from django.utils.functional import LazyObject, empty
 from django.utils.module_loading import import_string
 
-from .conf import get_settings
+from .conf import get_settings, on_reset
 from .exceptions import SourceError, SourceMissing, SourceTooLarge, StorageError
 
 _storage_ids: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
@@ -84,6 +85,20 @@ class Source:
 
 def storage_id(storage: Storage) -> str:
     """The stable id of a storage: its STORAGES alias, or its class and arguments."""
+    try:
+        return _cached_storage_id(storage)
+    except TypeError:  # a storage class that defines __eq__ without __hash__
+        return _storage_id(storage)
+
+
+@on_reset
+@functools.lru_cache(maxsize=64)
+def _cached_storage_id(storage: Storage) -> str:
+    # Every row of a page asks with the same few storage objects: answer from a dict.
+    return _storage_id(storage)
+
+
+def _storage_id(storage: Storage) -> str:
     target = _unwrap(storage)
     try:
         return _storage_ids[target]

@@ -6,12 +6,34 @@ A :class:`Thumbnail` carries everything a page needs (name, width, height, forma
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from typing import Any
 
-from django.core.files.storage import Storage, storages
+from django.core.files.storage import FileSystemStorage, Storage, storages
+
+from .conf import on_reset
+
+
+def storage_url(alias: str, name: str) -> str:
+    """The storage's URL for ``name``, remembered where it is a pure function of the name.
+
+    A plain FileSystemStorage's URL depends only on the name and MEDIA_URL, so it is cached
+    (and forgotten when settings change); other storages may sign or expire their URLs, so
+    they are asked every time.
+    """
+    storage = storages[alias]
+    if isinstance(storage, FileSystemStorage) and type(storage).url is FileSystemStorage.url:
+        return _stable_url(alias, name)
+    return str(storage.url(name))
+
+
+@on_reset
+@functools.lru_cache(maxsize=16384)
+def _stable_url(alias: str, name: str) -> str:
+    return str(storages[alias].url(name))
 
 
 @dataclass(frozen=True)
@@ -32,7 +54,7 @@ class Thumbnail:
 
     @cached_property
     def url(self) -> str:
-        return str(self.storage.url(self.name))
+        return storage_url(self.storage_alias, self.name)
 
     @property
     def size(self) -> tuple[int, int]:
