@@ -1,8 +1,9 @@
 """Output sizes equal sorl-thumbnail's, checked against sorl's real Pillow engine.
 
 Each test opens one source, lets sorl's ``Engine.create`` make every variant from the same
-Pillow image, renders the same variants with thumbkit's Pillow engine (one render call), and
-compares three sizes per case: sorl's, thumbkit's decoded output, and ``geometry.plan``.
+Pillow image, renders the same variants with each thumbkit engine (Pillow and libvips, one
+render call each), and compares three sizes per case: sorl's, thumbkit's decoded output,
+and ``geometry.plan``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sorl.thumbnail.parsers import parse_geometry
 
 from tests import images
 from thumbkit.conf import Limits, Settings, get_settings
-from thumbkit.engines.pillow import PillowEngine
+from thumbkit.engines import engine_class
 from thumbkit.geometry import plan
 from thumbkit.spec import Spec, parse
 
@@ -92,14 +93,15 @@ def thumbkit_spec(case: Case) -> Spec:
     return parse(geometry, **options)
 
 
+@pytest.mark.parametrize("engine", ["pillow", "vips"])
 @pytest.mark.parametrize("crop", CROPS, ids=lambda c: str(c).replace(" ", "_"))
 @pytest.mark.parametrize(("label", "data", "oriented"), SOURCES, ids=[s[0] for s in SOURCES])
 def test_sizes_equal_sorl(
-    label: str, data: bytes, oriented: tuple[int, int], crop: str | None
+    label: str, data: bytes, oriented: tuple[int, int], crop: str | None, engine: str
 ) -> None:
     cases: list[Case] = [(g, crop, up, pad) for g in GEOMETRIES for up, pad in FLAGS]
     specs = [thumbkit_spec(case) for case in cases]
-    rendered = PillowEngine().render(data, specs, no_limits())
+    rendered = engine_class(engine)().render(data, specs, no_limits())
     mismatches = []
     for case, spec, out in zip(cases, specs, rendered, strict=True):
         decoded = Image.open(io.BytesIO(out.data)).size
