@@ -40,7 +40,8 @@ def get_thumbnail(source: Any, geometry_or_name: str | Spec, **options: Any) -> 
         hit: Thumbnail = fast[0][fast[1]]
         return hit
     spec = get_spec(geometry_or_name, **options)
-    result = resolve([(coerce(source), spec)])[0]
+    src = coerce(source)
+    result = batch.memo_hit(src, spec) or resolve([(src, spec)])[0]
     if fast is not None or (fast := _fast_slot(source, geometry_or_name, options)):
         fast[0][fast[1]] = result
     return result

@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .keys import source_key
+from .keys import key_for, source_key
 from .source import Source
 from .stores import get_store
 from .thumbnail import Thumbnail
 
 VERSION_SPEC = "@version"
 COMPLETE = "@complete"  # memo marker: the memo holds every record of its source
+VERSION = "@version"  # memo slot: the version found among the records
 FAST = "@fast"  # memo slot: answers to repeated get_thumbnail calls (see api._fast_slot)
 MANIFEST_VERSION = 1
 
@@ -105,7 +106,19 @@ def fill(src: Source, records: Mapping[str, Thumbnail]) -> None:
         return
     memo.clear()
     memo.update(records)
+    memo[VERSION] = version_of(records)
     memo[COMPLETE] = src.location
+
+
+def memo_hit(src: Source, spec: Any) -> Thumbnail | None:
+    """The thumbnail for ``spec`` from a complete memo, with no I/O (None: not known here)."""
+    memo = src.memo()
+    if memo is None or memo.get(COMPLETE) != src.location:
+        return None
+    version = memo.get(VERSION, "")
+    identity = f"{src.location}@{version}" if version else src.location
+    hit = memo.get(key_for(identity, spec))
+    return hit if isinstance(hit, Thumbnail) else None
 
 
 def version_of(records: Mapping[str, Thumbnail]) -> str:

@@ -26,7 +26,7 @@ from django.db import models
 from django.db.models.fields.files import ImageFieldFile, ImageFileDescriptor
 from django.db.models.signals import post_delete, post_init, post_save, pre_delete
 
-from . import api, lifecycle, peers
+from . import api, lifecycle
 from .conf import get_settings
 from .exceptions import InvalidSpec
 from .spec import Spec
@@ -189,9 +189,10 @@ class ImageField(models.ImageField):
         super().contribute_to_class(cls, name, **kwargs)
         if cls._meta.abstract:
             return
-        uid = f"thumbkit:{cls._meta.label}.{name}"
-        post_init.connect(peers.join, sender=cls, dispatch_uid=f"{uid}:peers", weak=False)
-        post_init.connect(lifecycle.remember, sender=cls, dispatch_uid=f"{uid}:init", weak=False)
+        # One set of receivers per model (each handles every thumbkit field of its model), so
+        # a second thumbkit field does not run them twice.
+        uid = f"thumbkit:{cls._meta.label}"
+        post_init.connect(lifecycle.initialised, sender=cls, dispatch_uid=f"{uid}:init", weak=False)
         post_save.connect(lifecycle.saved, sender=cls, dispatch_uid=f"{uid}:save", weak=False)
         pre_delete.connect(lifecycle.deleting, sender=cls, dispatch_uid=f"{uid}:pre", weak=False)
         post_delete.connect(lifecycle.deleted, sender=cls, dispatch_uid=f"{uid}:del", weak=False)

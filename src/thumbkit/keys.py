@@ -35,7 +35,12 @@ def source_key(source: Source) -> str:
 
 
 def thumbnail_key(source: Source, spec: Spec) -> str:
-    return _digest(f"thumbkit:{KEY_VERSION}\0{source.identity}\0{spec.canonical}")
+    return key_for(source.identity, spec)
+
+
+def key_for(identity: str, spec: Spec) -> str:
+    """``thumbnail_key`` from a source identity string (``Source.identity``)."""
+    return _digest(f"thumbkit:{KEY_VERSION}\0{identity}\0{spec.canonical}")
 
 
 def default_name(source: Source, spec: Spec, key: str, fmt: str, prefix: str) -> str:

@@ -19,7 +19,7 @@ from django.apps import apps
 from django.db import models, transaction
 from django.db.models.fields.files import FieldFile
 
-from . import api, batch
+from . import api, batch, peers
 from .conf import get_settings
 from .exceptions import GenerationError, LockTimeout, SourceError, StoreError
 from .keys import source_key
@@ -88,6 +88,12 @@ def _manifest_records(
 
 
 # --- signals -------------------------------------------------------------------------------
+
+
+def initialised(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    """``post_init``: join the cohort of rows loaded together, remember the file names."""
+    peers.join(sender, instance)
+    remember(sender, instance)
 
 
 def remember(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:

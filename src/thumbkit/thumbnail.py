@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from typing import Any
@@ -81,8 +82,16 @@ class Thumbnail:
         return asdict(self)
 
     @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Thumbnail:
+        """Build from values in field order. Pages build hundreds of these from store rows,
+        so this fills the instance directly instead of running the frozen ``__init__``."""
+        thumb = object.__new__(cls)
+        thumb.__dict__.update(zip(_FIELDS, row, strict=True))
+        return thumb
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Thumbnail:
-        return cls(**{name: data[name] for name in _FIELDS})
+        return cls.from_row([data[name] for name in _FIELDS])
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Thumbnail:

@@ -81,7 +81,7 @@ class DatabaseStore:
             )
         except DatabaseError as exc:
             raise StoreError(f"Reading thumbnail records failed: {exc}") from exc
-        return {row[0]: Thumbnail(*row) for row in rows}
+        return {row[0]: Thumbnail.from_row(row) for row in rows}
 
     def set_many(self, thumbnails: Sequence[Thumbnail]) -> None:
         if not thumbnails:
@@ -117,7 +117,7 @@ class DatabaseStore:
             rows = list(qs.values_list(*_COLUMNS))
         found: dict[str, dict[str, Thumbnail]] = {}
         for row in rows:
-            record = Thumbnail(*row)
+            record = Thumbnail.from_row(row)
             found.setdefault(record.source_key, {})[record.key] = record
         return found
 
@@ -132,7 +132,7 @@ class DatabaseStore:
         qs = ThumbnailRecord.objects.using(self.using).order_by("key").values_list(*_COLUMNS)
         with _mapped("Listing thumbnail records"):
             for row in qs.iterator(chunk_size=2000):
-                yield Thumbnail(*row)
+                yield Thumbnail.from_row(row)
 
     def lock(self, key: str, timeout: float) -> AbstractContextManager[bool]:
         if connections[self.using].vendor == "postgresql":
