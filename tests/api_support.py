@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from html.parser import HTMLParser
 from typing import Any
 
 from django.core.files.storage import FileSystemStorage
@@ -97,3 +98,15 @@ def files_under(root: str) -> list[str]:
     for directory, _dirs, names in os.walk(root):
         found.extend(os.path.relpath(os.path.join(directory, n), root) for n in names)
     return sorted(found)
+
+
+class Images(HTMLParser):
+    """Collects the attributes of every <img> tag of a page, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "img":
+            self.found.append(dict(attrs))

@@ -7,7 +7,6 @@ storage swapped for ``StrictStorage`` (any call but ``url()`` raises), after one
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from django.template import Context, Template
 from PIL import Image
 
 from tests import images
-from tests.api_support import only_storage
+from tests.api_support import Images, only_storage
 from tests.testapp.models import Photo
 from thumbkit import prefetch_thumbnails
 from thumbkit.api import get_spec, resolve
@@ -35,16 +34,6 @@ PAGE = Template(
 )
 FILESYSTEM = "django.core.files.storage.FileSystemStorage"
 STRICT = "tests.api_support.StrictStorage"
-
-
-class Images(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.found: list[dict[str, str | None]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "img":
-            self.found.append(dict(attrs))
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import logging
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from django.template import Context, Template, TemplateSyntaxError
 from PIL import Image
 
 from tests import images
+from tests.api_support import Images
 from tests.conftest import thumbkit_settings
 from tests.testapp.models import Photo
 from thumbkit import get_thumbnail
@@ -43,16 +43,6 @@ def media(settings: Any, tmp_path: Path) -> Path:
 @pytest.fixture
 def photo(media: Path) -> Photo:
     return Photo.objects.create(image=ContentFile(images.jpeg((400, 300)), name="a.jpg"))
-
-
-class Images(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.found: list[dict[str, str | None]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "img":
-            self.found.append(dict(attrs))
 
 
 def imgs(html: str) -> list[dict[str, str | None]]:
