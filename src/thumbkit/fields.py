@@ -29,6 +29,7 @@ from django.db.models.signals import post_delete, post_init, post_save, pre_dele
 from . import api, lifecycle
 from .conf import get_settings
 from .exceptions import InvalidSpec
+from .source import coerce
 from .spec import Spec
 from .thumbnail import Thumbnail
 
@@ -76,7 +77,8 @@ class Thumbnails(Mapping[str, Thumbnail]):
         field = self._file.field
         if name not in field.thumbnails:
             raise KeyError(self._unknown(name))
-        return lifecycle.thumbnail_of(self._file, field.declared_spec(name))
+        # get_thumbnail batches the row's peers (batch.load) on the first lookup.
+        return api.get_thumbnail(self._file, field.declared_spec(name))
 
     def __getattr__(self, name: str) -> Thumbnail:
         if name.startswith("_"):
@@ -101,8 +103,8 @@ class Thumbnails(Mapping[str, Thumbnail]):
 
     def all(self) -> list[Thumbnail]:
         """Every declared thumbnail, in declaration order; missing ones are made together."""
-        field = self._file.field
-        return lifecycle.thumbnails_of(self._file, field.declared_specs())
+        src = coerce(self._file)
+        return api.resolve([(src, spec) for spec in self._file.field.declared_specs()])
 
     def items(self) -> ItemsView[str, Thumbnail]:
         self.all()  # resolve (and make) them in one go; the view then reads the memo

@@ -24,7 +24,6 @@ from .conf import get_settings
 from .exceptions import GenerationError, LockTimeout, SourceError, StoreError
 from .keys import source_key
 from .source import Source, coerce
-from .spec import Spec
 from .stores import get_store
 from .thumbnail import Thumbnail
 
@@ -40,17 +39,6 @@ MEMO = "_thumbkit_memo"  # the attribute Source.memo() keeps resolved records in
 
 # Failures of thumbnail work after a save: logged, because the save itself succeeded.
 RECOVERABLE = (SourceError, GenerationError, StoreError, LockTimeout)
-
-
-def thumbnail_of(file: FieldFile, spec: Spec) -> Thumbnail:
-    """A declared (or any) thumbnail of a field's file (``batch.load`` batches the peers)."""
-    return api.get_thumbnail(file, spec)
-
-
-def thumbnails_of(file: FieldFile, specs: list[Spec]) -> list[Thumbnail]:
-    """Several thumbnails of one file: one lookup, and the missing ones made in one pass."""
-    src = coerce(file)
-    return api.resolve([(src, api.get_spec(spec)) for spec in specs])
 
 
 def load_instances(instances: list[models.Model]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.apps import apps
-from django.core.management.base import CommandError
+from django.core.management.base import CommandError, CommandParser
 from django.db import models
 
 from ...fields import ImageField
@@ -52,3 +52,12 @@ def declared(field: models.FileField, sizes: Sequence[str]) -> list[Spec] | None
         )
     assert isinstance(field, ImageField)
     return [field.declared_spec(size) for size in dict.fromkeys(sizes)]
+
+
+def add_size_argument(parser: CommandParser, help: str) -> None:
+    """``--size NAME ...`` (repeatable), collected in ``options["sizes"]``."""
+    parser.add_argument("--size", action="extend", nargs="+", default=[], dest="sizes", help=help)
+
+
+def add_database_argument(parser: CommandParser) -> None:
+    parser.add_argument("--database", default=None, help="database alias of the rows")

@@ -21,7 +21,13 @@ from ...fields import ImageField, thumbkit_fields
 from ...keys import source_key
 from ...source import coerce
 from ...spec import Spec
-from ._common import declared, get_file_field, get_model
+from ._common import (
+    add_database_argument,
+    add_size_argument,
+    declared,
+    get_file_field,
+    get_model,
+)
 
 ROWS_PER_BATCH = 200  # rows whose records are read (and deleted) in one store round trip
 
@@ -51,18 +57,13 @@ class Command(BaseCommand):
             dest="fields",
             help="image fields to clean (default: every thumbkit ImageField of the model)",
         )
-        parser.add_argument(
-            "--size",
-            action="extend",
-            nargs="+",
-            default=[],
-            dest="sizes",
-            help="declared sizes to delete (default: every thumbnail of the files)",
+        add_size_argument(
+            parser, "declared sizes to delete (default: every thumbnail of the files)"
         )
         parser.add_argument(
             "--dry-run", action="store_true", help="count what would be deleted, delete nothing"
         )
-        parser.add_argument("--database", default=None, help="database alias of the rows")
+        add_database_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         model = get_model(options["model"])

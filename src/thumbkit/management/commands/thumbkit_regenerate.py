@@ -18,7 +18,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from ... import api, bulk
 from ...fields import ImageField
 from ...source import coerce
-from ._common import declared, get_model, get_thumbkit_field
+from ._common import (
+    add_database_argument,
+    add_size_argument,
+    declared,
+    get_model,
+    get_thumbkit_field,
+)
 
 
 def make_row(item: bulk.Item, options: Mapping[str, Any]) -> int:
@@ -46,14 +52,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("model", help="app_label.ModelName")
         parser.add_argument("field", help="a thumbkit.fields.ImageField of the model")
-        parser.add_argument(
-            "--size",
-            action="extend",
-            nargs="+",
-            default=[],
-            dest="sizes",
-            help="declared sizes to make (default: every declared size)",
-        )
+        add_size_argument(parser, "declared sizes to make (default: every declared size)")
         parser.add_argument(
             "--force",
             action="store_true",
@@ -68,7 +67,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--chunk-size", type=int, default=10, help="rows handed to a worker at a time"
         )
-        parser.add_argument("--database", default=None, help="database alias of the rows")
+        add_database_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         model = get_model(options["model"])
