@@ -5,6 +5,11 @@ that source is a dict lookup (hit, or known miss) with no further I/O. A source'
 (bumped when its file is overwritten under the same name) travels with its records, as a
 record whose spec is ``VERSION_SPEC``; the version is part of every thumbnail key, so an
 overwritten source gets new keys, names and URLs.
+
+When the store cannot be reached, a read fails once (bounded by the store's timeouts), the
+outage is logged once, and for ``STORE_RETRY_AFTER`` seconds later reads fail at once (see
+``stores.outage``); lookups then answer with :func:`fallbacks` unless
+``ON_STORE_ERROR = "raise"``.
 """
 
 from __future__ import annotations
@@ -12,10 +17,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .keys import key_for, source_key
+from .conf import get_settings
+from .exceptions import StoreUnavailable
+from .fallback import fallback
+from .keys import key_for, source_key, thumbnail_key
 from .source import Source
+from .spec import Spec
 from .stores import get_store
-from .thumbnail import Thumbnail
+from .stores.outage import OUTAGE
+from .thumbnail import Placeholder, Thumbnail
 
 VERSION_SPEC = "@version"
 COMPLETE = "@complete"  # memo marker: the memo holds every record of its source
@@ -45,7 +55,9 @@ def is_complete(src: Source) -> bool:
     return memo is not None and memo.get(COMPLETE) == src.location
 
 
-def load(sources: Iterable[Source], *, peers: bool = True) -> dict[str, dict[str, Thumbnail]]:
+def load(
+    sources: Iterable[Source], *, peers: bool = True, strict: bool = False
+) -> dict[str, dict[str, Thumbnail]]:
     """Make sure every source's records are known; one store round trip for all of them.
 
     A source that is the file of a thumbkit field whose row carries a manifest column is
@@ -54,23 +66,67 @@ def load(sources: Iterable[Source], *, peers: bool = True) -> dict[str, dict[str
     each instance's fetch mode says (``FETCH_RAISE`` raises ``FieldFetchBlocked``); an
     explicit prefetch passes ``peers=False``: exactly its sources, whatever the fetch mode.
 
-    Returns the records by source key for the sources read from the store.
+    Returns the records by source key for the sources read from the store. If the store is
+    unavailable, a prefetch (not ``strict``) learns nothing and returns ``{}`` (its sources
+    stay unknown, so their lookups fall back), unless ``ON_STORE_ERROR = "raise"``; a
+    ``strict`` load (a lookup) raises :class:`StoreUnavailable` for the caller to handle.
     """
     todo = _unresolved(sources)
-    if todo and peers:
-        from .peers import peer_sources  # peers imports fields, which imports this module
-
-        todo = _unresolved([*todo, *peer_sources(todo)])
     if not todo:
         return {}
-    groups: dict[str, list[Source]] = {}
-    for src in todo:
-        groups.setdefault(source_key(src), []).append(src)
-    found: dict[str, dict[str, Thumbnail]] = get_store().get_sources(list(groups))
+    try:
+        found, groups = _read(todo, peers)
+    except StoreUnavailable:
+        if strict or get_settings().on_store_error == "raise":
+            raise
+        return {}
     for key, group in groups.items():
         for src in group:
             fill(src, found.get(key, {}))
     return found
+
+
+def _read(
+    todo: list[Source], peers: bool
+) -> tuple[dict[str, dict[str, Thumbnail]], dict[str, list[Source]]]:
+    OUTAGE.check()  # known to be down: fail before gathering the peers for nothing
+    if peers:
+        from .peers import peer_sources  # peers imports fields, which imports this module
+
+        todo = _unresolved([*todo, *peer_sources(todo)])
+    groups: dict[str, list[Source]] = {}
+    for src in todo:
+        groups.setdefault(source_key(src), []).append(src)
+    return read_sources(list(groups)), groups
+
+
+def read_sources(keys: list[str]) -> dict[str, dict[str, Thumbnail]]:
+    """``store.get_sources``, unless a recent failure says the store is down (then at once
+    StoreUnavailable, without waiting for the store's timeout again)."""
+    OUTAGE.check()
+    try:
+        found: dict[str, dict[str, Thumbnail]] = get_store().get_sources(keys)
+    except StoreUnavailable as exc:
+        OUTAGE.failed(exc, get_settings().store_retry_after)
+        raise
+    OUTAGE.succeeded()
+    return found
+
+
+def fallbacks(
+    requests: Sequence[tuple[Source, Spec]], exc: StoreUnavailable
+) -> list[Thumbnail | Placeholder]:
+    """What lookups render while the store is unavailable: ``STORE_FALLBACK`` for each.
+
+    Nothing is generated (no lock, no write: the store is down). With
+    ``ON_STORE_ERROR = "raise"`` the error is raised instead.
+    """
+    settings = get_settings()
+    OUTAGE.failed(exc, settings.store_retry_after)  # a write that failed counts too
+    if settings.on_store_error == "raise":
+        raise exc
+    mode = settings.store_fallback
+    return [fallback(src, spec, thumbnail_key(src, spec), mode) for src, spec in requests]
 
 
 def _unresolved(sources: Iterable[Source]) -> list[Source]:

@@ -14,7 +14,8 @@ these, with the original kept as ``__cause__``::
     │   └── SourceTooLarge      pixels, frames or bytes above LIMITS (checked from the header)
     ├── GenerationError         encoding or writing failed
     │   └── StorageError        the storage refused a read or write
-    ├── StoreError              the metadata store failed or timed out
+    ├── StoreError              the metadata store failed
+    │   └── StoreUnavailable    it could not be reached or did not answer in time
     └── LockTimeout             another process held the generation lock too long
 """
 
@@ -34,6 +35,7 @@ __all__ = [
     "SourceUnreadable",
     "StorageError",
     "StoreError",
+    "StoreUnavailable",
     "ThumbkitError",
 ]
 
@@ -84,6 +86,14 @@ class StorageError(GenerationError):
 
 class StoreError(ThumbkitError):
     """The metadata store failed or timed out."""
+
+
+class StoreUnavailable(StoreError):
+    """The metadata store could not be reached or did not answer in time.
+
+    Pages render the ``STORE_FALLBACK`` for these (``ON_STORE_ERROR = "fallback"``, the
+    default); other store errors, such as a missing table, always raise.
+    """
 
 
 class LockTimeout(ThumbkitError):

@@ -4,6 +4,12 @@ Reads are one ``get_many`` (one MGET on Django's RedisCache). Records are JSON t
 pickles of thumbkit classes, so a release that changes the classes can still read them.
 The per-source index is a JSON object holding the source's records (so ``get_sources`` is
 one ``get_many`` too), updated under a short cache lock.
+
+The store cannot bound a call itself: the cache backend's client does. Give the alias a
+timeout in its ``OPTIONS`` (RedisCache: ``socket_timeout`` and ``socket_connect_timeout``,
+redis-py waits 5 s otherwise; PyMemcacheCache: ``connect_timeout`` and ``timeout``). Any
+error the backend raises is :class:`~thumbkit.exceptions.StoreUnavailable`: the records are
+JSON text thumbkit wrote itself, so an error means the cache server failed, not the data.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import Any
 
 from django.core.cache import caches
 
-from ..exceptions import StoreError
+from ..exceptions import StoreError, StoreUnavailable
 from ..thumbnail import Thumbnail
 
 
@@ -45,7 +51,9 @@ class CacheStore:
         try:
             found = self.cache.get_many(list(names))
         except Exception as exc:  # cache backends raise their client's errors
-            raise StoreError(f"Reading thumbnail records from the cache failed: {exc}") from exc
+            raise StoreUnavailable(
+                f"Reading thumbnail records from the cache failed: {exc}"
+            ) from exc
         return {names[n]: Thumbnail.from_json(v) for n, v in found.items()}
 
     def set_many(self, thumbnails: Sequence[Thumbnail]) -> None:
@@ -62,7 +70,7 @@ class CacheStore:
         except StoreError:
             raise
         except Exception as exc:
-            raise StoreError(f"Writing thumbnail records to the cache failed: {exc}") from exc
+            raise StoreUnavailable(f"Writing thumbnail records to the cache failed: {exc}") from exc
 
     def delete_many(self, keys: Iterable[str]) -> None:
         keys = list(keys)
@@ -79,7 +87,9 @@ class CacheStore:
         except StoreError:
             raise
         except Exception as exc:
-            raise StoreError(f"Deleting thumbnail records from the cache failed: {exc}") from exc
+            raise StoreUnavailable(
+                f"Deleting thumbnail records from the cache failed: {exc}"
+            ) from exc
 
     def source_keys(self, source_key: str) -> list[str]:
         return sorted(self.get_sources([source_key]).get(source_key, {}))
@@ -91,7 +101,7 @@ class CacheStore:
         try:
             found = self.cache.get_many(list(names))
         except Exception as exc:
-            raise StoreError(f"Reading the source index failed: {exc}") from exc
+            raise StoreUnavailable(f"Reading the source index failed: {exc}") from exc
         return {
             names[name]: {k: Thumbnail.from_dict(v) for k, v in json.loads(raw).items()}
             for name, raw in found.items()
@@ -115,7 +125,7 @@ class CacheStore:
         try:
             won = bool(self.cache.add(name, token, seconds))
         except Exception as exc:
-            raise StoreError(f"Taking a lock in the cache failed: {exc}") from exc
+            raise StoreUnavailable(f"Taking a lock in the cache failed: {exc}") from exc
         try:
             yield won
         finally:
@@ -128,7 +138,7 @@ class CacheStore:
             if self.cache.get(name) == token:
                 self.cache.delete(name)
         except Exception as exc:
-            raise StoreError(f"Releasing a lock in the cache failed: {exc}") from exc
+            raise StoreUnavailable(f"Releasing a lock in the cache failed: {exc}") from exc
 
     def _update_index(
         self,

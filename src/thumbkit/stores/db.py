@@ -8,6 +8,12 @@ Locks are not re-entrant: a second ``lock()`` for a key this connection already 
 refused, as in the other stores (PostgreSQL itself would grant it again). Inside an atomic
 block the PostgreSQL lock is a transaction lock, so it is released when the record becomes
 visible to other connections (at commit), never before.
+
+Timeouts are the database alias's own (the store adds no query to set them, so a page keeps
+its single query): on PostgreSQL give the alias ``OPTIONS`` such as ``{"connect_timeout": 2,
+"options": "-c statement_timeout=1000", "tcp_user_timeout": 2000}`` (docs/stores.md). A
+connection or timeout failure raises :class:`~thumbkit.exceptions.StoreUnavailable`; other
+database errors (a missing table, say) raise :class:`~thumbkit.exceptions.StoreError`.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any
 from django.db import (
     DatabaseError,
     IntegrityError,
+    InterfaceError,
     OperationalError,
     connections,
     router,
@@ -31,7 +38,7 @@ from django.db import (
 )
 from django.utils import timezone
 
-from ..exceptions import StoreError
+from ..exceptions import StoreError, StoreUnavailable
 from ..models import GenerationLock, ThumbnailRecord
 from ..thumbnail import Thumbnail
 
@@ -58,7 +65,22 @@ def _mapped(action: str) -> Iterator[None]:
     try:
         yield
     except DatabaseError as exc:
-        raise StoreError(f"{action} failed: {exc}") from exc
+        raise store_error(action, exc) from exc
+
+
+def store_error(action: str, exc: DatabaseError) -> StoreError:
+    """StoreUnavailable for a database that cannot be reached or answers too late."""
+    kind = StoreUnavailable if _is_unavailable(exc) else StoreError
+    return kind(f"{action} failed: {exc}")
+
+
+def _is_unavailable(exc: DatabaseError) -> bool:
+    # Connection refused, timed out or dropped, a cancelled statement (statement_timeout):
+    # OperationalError or InterfaceError. SQLite also reports a missing table that way,
+    # which is a configuration error (migrations not run), never an outage.
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return False
+    return not str(exc).startswith("no such ")
 
 
 def _is_contention(exc: OperationalError) -> bool:
@@ -80,7 +102,7 @@ class DatabaseStore:
                 .values_list(*_COLUMNS)
             )
         except DatabaseError as exc:
-            raise StoreError(f"Reading thumbnail records failed: {exc}") from exc
+            raise store_error("Reading thumbnail records", exc) from exc
         return {row[0]: Thumbnail.from_row(row) for row in rows}
 
     def set_many(self, thumbnails: Sequence[Thumbnail]) -> None:
@@ -98,7 +120,7 @@ class DatabaseStore:
                 objs, update_conflicts=True, unique_fields=unique, update_fields=update
             )
         except DatabaseError as exc:
-            raise StoreError(f"Writing thumbnail records failed: {exc}") from exc
+            raise store_error("Writing thumbnail records", exc) from exc
 
     def delete_many(self, keys: Iterable[str]) -> None:
         keys = list(keys)
@@ -107,7 +129,7 @@ class DatabaseStore:
         try:
             ThumbnailRecord.objects.using(self.using).filter(key__in=keys).delete()
         except DatabaseError as exc:
-            raise StoreError(f"Deleting thumbnail records failed: {exc}") from exc
+            raise store_error("Deleting thumbnail records", exc) from exc
 
     def get_sources(self, source_keys: Sequence[str]) -> dict[str, dict[str, Thumbnail]]:
         if not source_keys:
@@ -126,7 +148,7 @@ class DatabaseStore:
             qs = ThumbnailRecord.objects.using(self.using).filter(source_key=source_key)
             return list(qs.order_by("key").values_list("key", flat=True))
         except DatabaseError as exc:
-            raise StoreError(f"Reading the source index failed: {exc}") from exc
+            raise store_error("Reading the source index", exc) from exc
 
     def iter_all(self) -> Iterator[Thumbnail]:
         qs = ThumbnailRecord.objects.using(self.using).order_by("key").values_list(*_COLUMNS)

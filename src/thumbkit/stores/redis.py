@@ -3,7 +3,12 @@
 Batch reads are one ``MGET``; writes are one pipeline of ``SET`` + ``SADD`` (the per-source
 index is a Redis hash of the source's records, so ``get_sources`` is one pipeline of
 ``HGETALL``). Locks are ``SET NX PX`` released by a compare-and-delete script. No
-``KEYS``: maintenance walks records with ``SCAN``. Every call has a socket timeout.
+``KEYS``: maintenance walks records with ``SCAN``.
+
+Every call is bounded: ``connect_timeout`` and ``socket_timeout`` (0.5 s each by default;
+redis-py's own default is 5 s, too long for a page) cap connecting and each reply, and the
+client makes no retries. A refused connection or a timeout raises
+:class:`~thumbkit.exceptions.StoreUnavailable`, which pages turn into their fallback.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from ..exceptions import ConfigurationError, StoreError
+from ..exceptions import ConfigurationError, StoreError, StoreUnavailable
 from ..thumbnail import Thumbnail
 
 _RELEASE = """
@@ -27,8 +32,8 @@ class RedisStore:
         self,
         url: str = "redis://127.0.0.1:6379/0",
         prefix: str = "thumbkit:",
-        socket_timeout: float = 1.0,
-        connect_timeout: float = 1.0,
+        socket_timeout: float = 0.5,
+        connect_timeout: float = 0.5,
         **options: Any,
     ) -> None:
         try:
@@ -38,7 +43,15 @@ class RedisStore:
                 "The redis store needs redis-py: pip install 'django-thumbkit[redis]'."
             ) from exc
         self._errors: tuple[type[BaseException], ...] = (redis.RedisError,)
+        # Unreachable or too slow, as opposed to refusing a command (wrong type, no auth).
+        self._unavailable: tuple[type[BaseException], ...] = (
+            redis.ConnectionError,
+            redis.TimeoutError,
+            OSError,
+        )
         self.prefix = prefix
+        # redis-py's own name for the connect timeout is accepted too.
+        connect_timeout = options.pop("socket_connect_timeout", connect_timeout)
         self.client = redis.Redis.from_url(
             url, socket_timeout=socket_timeout, socket_connect_timeout=connect_timeout, **options
         )
@@ -54,6 +67,8 @@ class RedisStore:
     def _mapped(self, action: str) -> Iterator[None]:
         try:
             yield
+        except self._unavailable as exc:
+            raise StoreUnavailable(f"{action} in Redis failed: {exc}") from exc
         except self._errors as exc:
             raise StoreError(f"{action} in Redis failed: {exc}") from exc
 

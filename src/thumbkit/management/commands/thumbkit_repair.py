@@ -1,0 +1,113 @@
+"""``manage.py thumbkit_repair [--dry-run] [--regenerate] [--min-age SECONDS]``.
+
+Checks every thumbnail record against its storage and every thumbnail file against the
+records (see :mod:`thumbkit.repair`): records whose file is gone or empty are removed (or,
+with ``--regenerate``, their thumbnails made again), files under ``THUMBKIT["PREFIX"]`` that
+no record names are deleted, and so are interrupted writes' temp files. Listing is by prefix
+(pages of 1000 objects on S3), never a request per file. ``--dry-run`` reports and changes
+nothing. Exit status 0 unless some fix failed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from ... import bulk, repair
+from ...conf import get_settings
+from ...exceptions import ThumbkitError
+
+
+class Command(BaseCommand):
+    help = (
+        "Check thumbnail records against the storage: remove (or --regenerate) records whose "
+        "file is gone or empty, delete thumbnail files no record names. --dry-run to report."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--dry-run", action="store_true", help="report what would change, change nothing"
+        )
+        parser.add_argument(
+            "--regenerate",
+            action="store_true",
+            help="make thumbnails whose file is gone again, instead of only removing records",
+        )
+        parser.add_argument(
+            "--min-age",
+            type=float,
+            default=repair.MIN_AGE,
+            help="leave files without a record alone if younger than this many seconds "
+            f"(default {repair.MIN_AGE:.0f}: a generation may not have committed its record)",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["min_age"] < 0:
+            raise CommandError("--min-age must be 0 or more.")
+        verbosity, dry_run = options["verbosity"], options["dry_run"]
+        try:
+            report = repair.scan(min_age=options["min_age"])
+        except ThumbkitError as exc:
+            raise CommandError(str(exc)) from exc
+        self._details(report, verbosity, dry_run)
+        if not dry_run:
+            total = report.actions(options["regenerate"])
+            progress = bulk.Progress(
+                total, self.stderr, "repair", enabled=verbosity > 0 and total > 0
+            )
+            try:
+                repair.apply(report, options["regenerate"], progress.advance)
+            finally:
+                progress.close()
+        self._summary(report, verbosity, dry_run, options["regenerate"])
+        for failure in report.failures:
+            self.stderr.write(f"  failed: {failure}")
+        if report.failures:
+            raise CommandError(f"{len(report.failures)} repair(s) failed.")
+
+    def _details(self, report: repair.Report, verbosity: int, dry_run: bool) -> None:
+        for note in report.notes:
+            self.stderr.write(note)
+        if verbosity < 2:
+            return
+        verb = "would" if dry_run else "will"
+        for record in report.missing:
+            self.stdout.write(f"  missing file, {verb} fix record: {record.name}")
+        for record in report.empty:
+            self.stdout.write(f"  empty file, {verb} fix record: {record.name}")
+        for place, name in report.orphans:
+            self.stdout.write(f"  no record, {verb} delete: {place.alias}:{name}")
+        for place, name in report.temps:
+            self.stdout.write(f"  stale temp file, {verb} delete: {place.alias}:{name}")
+
+    def _summary(
+        self, report: repair.Report, verbosity: int, dry_run: bool, regenerate: bool
+    ) -> None:
+        if verbosity < 1:
+            return
+        prefix = get_settings().prefix
+        places = ", ".join(sorted(p.alias for p in report.places)) or "none"
+        self.stdout.write(
+            f"Checked {report.records} record(s) against {report.listed} file(s) under "
+            f"{prefix or '(the storage root)'}/ on {places} "
+            f"({report.requests} list/delete request(s) to remote storages, "
+            f"{report.one_by_one} record(s) outside the prefix checked one by one)."
+        )
+        broken = len(report.broken)
+        if dry_run:
+            fix = "Would regenerate" if regenerate else "Would remove"
+            self.stdout.write(
+                f"{fix} {broken} record(s) ({len(report.missing)} missing, "
+                f"{len(report.empty)} empty file(s)); would delete {len(report.orphans)} "
+                f"file(s) without a record and {len(report.temps)} stale temp file(s); "
+                f"{report.young} recent file(s) without a record left alone. Nothing changed."
+            )
+            return
+        fixed = f"Regenerated {report.regenerated} thumbnail(s) of" if regenerate else "Removed"
+        self.stdout.write(
+            f"{fixed} {broken} broken record(s) ({len(report.missing)} missing, "
+            f"{len(report.empty)} empty file(s)); deleted {len(report.orphans)} file(s) without "
+            f"a record and {len(report.temps)} stale temp file(s); {report.young} recent "
+            "file(s) without a record left alone."
+        )
