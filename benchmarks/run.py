@@ -39,7 +39,9 @@ SETUP = "(setup)"
 
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["listpage", "generation"], help="run one benchmark")
+    parser.add_argument(
+        "--only", choices=["listpage", "generation", "bulk"], help="run one benchmark"
+    )
     parser.add_argument("--libs", default=",".join(LIBRARIES), help="list-page libraries")
     parser.add_argument("--rows", default="100,1000", help="page sizes (at most 9999)")
     parser.add_argument("--fresh", type=int, default=2, help="fresh processes per page")
@@ -202,6 +204,18 @@ def generation(env: Env, args: argparse.Namespace) -> list[dict[str, Any]]:
     return results
 
 
+def bulk_section(write: bool = True) -> str:
+    """``benchmarks/bulk.py`` with its defaults: 300 sources x 3 specs, 1 and 2 workers."""
+    from benchmarks import bulk
+
+    text = bulk.table(bulk.bench(bulk.arguments([])))
+    if write:
+        print(text)
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "bulk.md").write_text(text + "\n")
+    return text
+
+
 def main() -> None:
     args = arguments()
     db = "postgres" if args.db == "postgres" and postgres_ok() else "sqlite"
@@ -212,15 +226,21 @@ def main() -> None:
     started = time.time()
     load_before = os.getloadavg()
     try:
+        if args.only == "bulk":
+            bulk_section()
+            return
         make_sources(env, args.only != "generation", args.only != "listpage")
         pages = listpage(env, args) if args.only != "generation" else []
         gens = generation(env, args) if args.only != "listpage" else []
+        bulk_text = bulk_section(write=False) if args.only is None else ""
     finally:
         if not args.keep:
             clean_up(env)
             shutil.rmtree(work, ignore_errors=True)
     meta = report.meta(args, env, started, load_before)
     text = report.render(meta, pages, gens)
+    if bulk_text:
+        text += "\n\n## Bulk generation (generateimages)\n\n" + bulk_text + "\n"
     print(text)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.md").write_text(text)

@@ -1,4 +1,4 @@
-"""Shared fixtures: services (fail loudly in CI, skip elsewhere), stores, sources."""
+"""Shared fixtures: services (fail loudly in CI, skip elsewhere), stores, sources, storages."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
+from django.core.files.storage import Storage, default_storage, storages
 from django.test import override_settings
 
 from tests import images
+from tests.s3 import Endpoint, Media, s3_storages
 from thumbkit import conf
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -89,3 +91,56 @@ def save_source() -> Iterator[Callable[..., str]]:
     for name in names:
         if default_storage.exists(name):
             default_storage.delete(name)
+
+
+# --- storages: the local disk and a real S3 endpoint ------------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[Endpoint]:
+    """moto's S3 server on 127.0.0.1 behind the counting, fault-injecting proxy."""
+    endpoint = Endpoint()
+    yield endpoint
+    endpoint.close()
+
+
+@pytest.fixture
+def fs_media(settings: Any, tmp_path: Path) -> Media:
+    """FileSystemStorage (the default storage) on a fresh MEDIA_ROOT."""
+    settings.MEDIA_ROOT = str(tmp_path)
+    return Media("fs", tmp_path)
+
+
+@pytest.fixture(scope="session")
+def s3_default(s3_endpoint: Endpoint) -> tuple[dict[str, Any], Storage]:
+    """The STORAGES setting of the ``s3`` runs and its one S3Storage instance.
+
+    One instance serves every test, as one serves every request of a process: building a
+    new one per test would build a boto3 session and client per test (~0.1 s each, mostly
+    botocore parsing its JSON models), for nothing these tests look at.
+    """
+    config = s3_storages(s3_endpoint, s3_endpoint.new_bucket())
+    return config, storages.create_storage(config["default"])
+
+
+@pytest.fixture
+def s3_media(
+    s3_endpoint: Endpoint, s3_default: tuple[dict[str, Any], Storage], settings: Any, tmp_path: Path
+) -> Iterator[Media]:
+    """S3Storage (the default storage) on a bucket emptied for the test; the proxy's counts
+    start at 0."""
+    config, storage = s3_default
+    bucket = config["default"]["OPTIONS"]["bucket_name"]
+    settings.MEDIA_ROOT = str(tmp_path)  # file fields with their own FileSystemStorage
+    s3_endpoint.empty(bucket)
+    with override_settings(STORAGES=config):
+        storages._storages["default"] = storage  # what storages["default"] would build
+        s3_endpoint.proxy.reset()
+        yield Media("s3", tmp_path, s3_endpoint, bucket)
+
+
+@pytest.fixture(params=["fs", "s3"])
+def media_storage(request: pytest.FixtureRequest) -> Media:
+    """The storage-facing tests run twice: on the local disk and on the S3 endpoint."""
+    media: Media = request.getfixturevalue(f"{request.param}_media")
+    return media

@@ -21,8 +21,11 @@ MEDIA_ROOT = os.environ["THUMBKIT_TEST_MEDIA"]
 MEDIA_URL = "/media/"
 
 INSTALLED_APPS = [
+    "django.contrib.admin",
     "django.contrib.contenttypes",
     "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
     "thumbkit",
     "tests.testapp",
 ]
@@ -69,9 +72,25 @@ TEMPLATES = [
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [],
         "APP_DIRS": True,
-        "OPTIONS": {"debug": True},
+        "OPTIONS": {
+            "debug": True,
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
     }
 ]
+
+# What the admin needs (tests/test_admin.py, tests/browser/test_admin_browser.py).
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+STATIC_URL = "/static/"
 
 THUMBKIT = {
     "SPECS": {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +14,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from tests import images
-from tests.api_support import CALLS, files_under, only_storage
+from tests.api_support import CALLS, only_storage
+from tests.s3 import Media
 from tests.testapp.models import Photo
 from thumbkit import (
     Thumbnail,
@@ -36,9 +36,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def media(settings: Any, tmp_path: Path) -> Path:
-    settings.MEDIA_ROOT = str(tmp_path)
-    return tmp_path
+def media(media_storage: Media) -> Media:
+    """Every test here runs on the local disk and on the S3 endpoint."""
+    return media_storage
 
 
 def make_photo(name: str = "a.jpg", size: tuple[int, int] = (400, 300)) -> Photo:
@@ -60,7 +60,7 @@ def records() -> list[str]:
 # --- get_thumbnail ----------------------------------------------------------------------
 
 
-def test_fieldfile_source_gives_a_complete_thumbnail(media: Path) -> None:
+def test_fieldfile_source_gives_a_complete_thumbnail(media: Media) -> None:
     photo = make_photo()
     t = get_thumbnail(photo.image, "100x100")
     assert (t.width, t.height) == (100, 75)  # 400x300 fitted inside 100x100
@@ -69,12 +69,12 @@ def test_fieldfile_source_gives_a_complete_thumbnail(media: Path) -> None:
     assert t.name.startswith("thumbs/")
     assert t.name.endswith(".jpg")
     assert t.storage is storages["default"]
-    assert t.url == f"/media/{t.name}"
+    assert t.url == media.url(t.name)
     assert str(t) == t.url
     assert records() == [t.name]
 
 
-def test_options_and_named_specs(media: Path) -> None:
+def test_options_and_named_specs(media: Media) -> None:
     photo = make_photo()
     cropped = get_thumbnail(photo.image, "100x100", crop="center", format="png")
     assert (cropped.width, cropped.height, cropped.format) == (100, 100, "PNG")
@@ -89,7 +89,7 @@ def test_options_and_named_specs(media: Path) -> None:
     assert get_thumbnail(photo.image, parse("100x100 crop=center")).name == small.name
 
 
-def test_django_file_sources_are_read_from_their_own_bytes(media: Path) -> None:
+def test_django_file_sources_are_read_from_their_own_bytes(media: Media) -> None:
     upload = SimpleUploadedFile("upload.jpg", images.jpeg((200, 400)), "image/jpeg")
     t = get_thumbnail(upload, "50x50")
     assert (t.width, t.height) == (25, 50)
@@ -99,10 +99,10 @@ def test_django_file_sources_are_read_from_their_own_bytes(media: Path) -> None:
     assert (t2.width, t2.height, t2.format) == (60, 20, "PNG")
     assert stored_size(t2) == (60, 20)
     # Neither file was saved anywhere: only the two thumbnails exist.
-    assert files_under(str(media)) == sorted([t.name, t2.name])
+    assert media.files() == sorted([t.name, t2.name])
 
 
-def test_name_on_the_default_storage(media: Path, save_source: Any) -> None:
+def test_name_on_the_default_storage(media: Media, save_source: Any) -> None:
     name = save_source(images.jpeg((640, 480)), "photos/named.jpg")
     t = get_thumbnail(name, "small")
     assert (t.width, t.height) == (100, 100)
@@ -113,7 +113,7 @@ def test_name_on_the_default_storage(media: Path, save_source: Any) -> None:
     assert len(records()) == 1
 
 
-def test_missing_and_empty_sources_raise_source_missing(media: Path) -> None:
+def test_missing_and_empty_sources_raise_source_missing(media: Media) -> None:
     with pytest.raises(SourceMissing):
         get_thumbnail("photos/not-there.jpg", "100x100")
     with pytest.raises(SourceMissing):
@@ -125,15 +125,17 @@ def test_missing_and_empty_sources_raise_source_missing(media: Path) -> None:
     assert records() == []
 
 
-def test_invalid_spec_raises_before_touching_the_source(media: Path) -> None:
+def test_invalid_spec_raises_before_touching_the_source(media: Media) -> None:
     with pytest.raises(InvalidSpec):
         get_thumbnail("photos/not-there.jpg", "100y100")
     with pytest.raises(InvalidSpec):
         get_thumbnail("photos/not-there.jpg", "100x100", colour="red")
 
 
-def test_attributes_cost_no_io_once_generated(media: Path, django_assert_num_queries: Any) -> None:
-    with only_storage(str(media), "tests.api_support.CountingStorage"):
+def test_attributes_cost_no_io_once_generated(
+    fs_media: Media, django_assert_num_queries: Any
+) -> None:
+    with only_storage(str(fs_media.root), "tests.api_support.CountingStorage"):
         photo = make_photo()
         t = get_thumbnail(photo.image, "120x120")
         CALLS.clear()
@@ -157,12 +159,12 @@ def test_attributes_cost_no_io_once_generated(media: Path, django_assert_num_que
 # --- delete -----------------------------------------------------------------------------
 
 
-def test_delete_keep_source_removes_thumbnails_and_records(media: Path) -> None:
+def test_delete_keep_source_removes_thumbnails_and_records(media: Media) -> None:
     photo, other = make_photo("a.jpg"), make_photo("b.jpg")
     made = [get_thumbnail(photo.image, s) for s in ("small", "card", "50x50")]
     kept = get_thumbnail(other.image, "small")
     delete(photo.image, delete_file=False)
-    assert files_under(str(media)) == sorted([photo.image.name, other.image.name, kept.name])
+    assert media.files() == sorted([photo.image.name, other.image.name, kept.name])
     assert records() == [kept.name]
     # The same FieldFile object regenerates (its memo was cleared) under a new version, so
     # under a new name: a URL cached anywhere for the old file is never reused.
@@ -173,23 +175,23 @@ def test_delete_keep_source_removes_thumbnails_and_records(media: Path) -> None:
     assert records() == sorted([kept.name, again.name])
 
 
-def test_delete_with_file_removes_the_source_too(media: Path) -> None:
+def test_delete_with_file_removes_the_source_too(media: Media) -> None:
     photo = make_photo()
     t = get_thumbnail(photo.image, "small")
     delete(photo.image)
-    assert files_under(str(media)) == []
+    assert media.files() == []
     assert records() == []
     assert not default_storage.exists(t.name)
     with pytest.raises(SourceMissing):
         get_thumbnail(photo.image, "small")
 
 
-def test_delete_by_name_and_with_nothing_generated(media: Path, save_source: Any) -> None:
+def test_delete_by_name_and_with_nothing_generated(media: Media, save_source: Any) -> None:
     name = save_source(images.jpeg(), "photos/byname.jpg")
     delete(name, delete_file=False)  # nothing generated yet: a no-op
     t = get_thumbnail(name, "80x80")
     delete(name, delete_file=False)
-    assert files_under(str(media)) == [name]
+    assert media.files() == [name]
     assert records() == []
     again = get_thumbnail(name, "80x80")
     assert again.name != t.name
@@ -200,7 +202,7 @@ def test_delete_by_name_and_with_nothing_generated(media: Path, save_source: Any
 
 
 def test_prefetch_is_one_round_trip_and_later_lookups_are_free(
-    media: Path, django_assert_num_queries: Any
+    media: Media, django_assert_num_queries: Any
 ) -> None:
     for i in range(5):
         photo = make_photo(f"p{i}.jpg")
@@ -219,7 +221,7 @@ def test_prefetch_is_one_round_trip_and_later_lookups_are_free(
             assert get_thumbnail(photo.image, "small") == found[(photo.image.name, "small")]
 
 
-def test_prefetch_missing_thumbnails_are_generated_on_first_use(media: Path) -> None:
+def test_prefetch_missing_thumbnails_are_generated_on_first_use(media: Media) -> None:
     photos = [make_photo(f"m{i}.jpg") for i in range(3)]
     fresh = list(Photo.objects.order_by("pk"))
     found = prefetch_thumbnails(fresh, "image", "60x60")
@@ -233,7 +235,7 @@ def test_prefetch_missing_thumbnails_are_generated_on_first_use(media: Path) -> 
 
 
 def test_prefetch_sources_without_a_field(
-    media: Path, save_source: Any, django_assert_num_queries: Any
+    media: Media, save_source: Any, django_assert_num_queries: Any
 ) -> None:
     photo = make_photo()
     name = save_source(images.jpeg((300, 300)), "photos/loose.jpg")
@@ -254,7 +256,7 @@ def test_prefetch_sources_without_a_field(
         assert get_thumbnail(fresh.image, "small") == small
 
 
-def test_prefetch_of_nothing_costs_nothing(media: Path, django_assert_num_queries: Any) -> None:
+def test_prefetch_of_nothing_costs_nothing(media: Media, django_assert_num_queries: Any) -> None:
     with django_assert_num_queries(0):
         assert prefetch_thumbnails([], "image", ["small"]) == {}
         assert prefetch_thumbnails([Photo()], "image", ["small"]) == {}
@@ -263,7 +265,7 @@ def test_prefetch_of_nothing_costs_nothing(media: Path, django_assert_num_querie
 # --- async twins ------------------------------------------------------------------------
 
 
-def test_async_twins(media: Path, django_assert_num_queries: Any) -> None:
+def test_async_twins(media: Media, django_assert_num_queries: Any) -> None:
     photos = [make_photo(f"async{i}.jpg") for i in range(3)]
 
     async def make_all() -> list[Thumbnail]:
@@ -281,7 +283,7 @@ def test_async_twins(media: Path, django_assert_num_queries: Any) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_async_twins_under_asyncio_run(media: Path) -> None:
+def test_async_twins_under_asyncio_run(media: Media) -> None:
     photo = make_photo()
 
     async def main() -> tuple[Thumbnail, dict[tuple[str, str], Thumbnail | None]]:
@@ -295,7 +297,7 @@ def test_async_twins_under_asyncio_run(media: Path) -> None:
     assert found == {(photo.image.name, "70x70 crop"): t}
 
 
-def test_several_specs_of_one_source_read_it_once(media: Path, monkeypatch: Any) -> None:
+def test_several_specs_of_one_source_read_it_once(fs_media: Media, monkeypatch: Any) -> None:
     from thumbkit import api
     from thumbkit.engines.pillow import PillowEngine
 
@@ -308,7 +310,7 @@ def test_several_specs_of_one_source_read_it_once(media: Path, monkeypatch: Any)
 
     monkeypatch.setattr(PillowEngine, "render", counted)
     photo = make_photo("once.jpg")
-    with only_storage(str(media), "tests.api_support.CountingStorage"):
+    with only_storage(str(fs_media.root), "tests.api_support.CountingStorage"):
         CALLS.clear()
         specs = [api.get_spec(s) for s in ("small", "card", "50x50", "x80")]
         made = api.resolve([(coerce(photo.image), spec) for spec in specs])

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.files.base import ContentFile
 from django.template import Context, Template
 from django.test import override_settings
-from PIL import Image
 
 from tests import images
-from tests.api_support import files_under, only_storage, storages_with
+from tests.api_support import only_storage, storages_with
 from tests.conftest import thumbkit_settings
+from tests.s3 import Media
 from tests.testapp.models import Photo
 from thumbkit import get_thumbnail
 from thumbkit.exceptions import (
@@ -61,19 +60,20 @@ BAD: dict[str, tuple[Callable[[], bytes], type[SourceError]]] = {
 
 
 @pytest.fixture
-def media(settings: Any, tmp_path: Path) -> Path:
-    settings.MEDIA_ROOT = str(tmp_path)
-    return tmp_path
+def media(media_storage: Media) -> Media:
+    """Every test here runs on the local disk and on the S3 endpoint, unless it breaks the
+    local disk on purpose (``fs_media``)."""
+    return media_storage
 
 
-def assert_nothing_left(media: Path, *sources: str) -> None:
-    assert files_under(str(media)) == sorted(sources)  # no thumbnail, no temporary file
+def assert_nothing_left(media: Media, *sources: str) -> None:
+    assert media.files() == sorted(sources)  # no thumbnail, no temporary file
     assert ThumbnailRecord.objects.count() == 0
     assert GenerationLock.objects.count() == 0
 
 
 @pytest.mark.parametrize("case", list(BAD))
-def test_bad_file_on_storage(case: str, media: Path) -> None:
+def test_bad_file_on_storage(case: str, media: Media) -> None:
     make, error = BAD[case]
     photo = Photo.objects.create(image=ContentFile(make(), name="bad.img"))
     with pytest.raises(error) as info:
@@ -84,20 +84,20 @@ def test_bad_file_on_storage(case: str, media: Path) -> None:
 
 
 @pytest.mark.parametrize("case", list(BAD))
-def test_bad_uploaded_file(case: str, media: Path) -> None:
+def test_bad_uploaded_file(case: str, media: Media) -> None:
     make, error = BAD[case]
     with pytest.raises(error):
         get_thumbnail(ContentFile(make(), name="upload.img"), "small")
     assert_nothing_left(media)
 
 
-def test_pillow_errors_are_kept_as_the_cause(media: Path) -> None:
+def test_pillow_errors_are_kept_as_the_cause(media: Media) -> None:
     with pytest.raises(SourceUnreadable) as info:
         get_thumbnail(ContentFile(truncated(images.jpeg((800, 600))), name="t.jpg"), "50x50")
     assert isinstance(info.value.__cause__, OSError)  # Pillow's "image file is truncated"
 
 
-def test_too_many_frames(media: Path) -> None:
+def test_too_many_frames(media: Media) -> None:
     with thumbkit_settings(LIMITS={"MAX_FRAMES": 3}):
         with pytest.raises(SourceTooLarge, match="frames"):
             get_thumbnail(ContentFile(gif_frames(5), name="anim.gif"), "20x20")
@@ -105,7 +105,7 @@ def test_too_many_frames(media: Path) -> None:
     assert ThumbnailRecord.objects.count() == 1
 
 
-def test_too_many_bytes_is_refused(media: Path, save_source: Any) -> None:
+def test_too_many_bytes_is_refused(media: Media, save_source: Any) -> None:
     data = images.jpeg((400, 300))
     name = save_source(data, "photos/heavy.jpg")
     with thumbkit_settings(LIMITS={"MAX_SOURCE_BYTES": len(data) - 1}):
@@ -117,7 +117,7 @@ def test_too_many_bytes_is_refused(media: Path, save_source: Any) -> None:
         assert get_thumbnail(name, "50x50").width == 50
 
 
-def test_missing_source_file(media: Path) -> None:
+def test_missing_source_file(media: Media) -> None:
     photo = Photo.objects.create(image="photos/gone.jpg")
     with pytest.raises(SourceMissing):
         get_thumbnail(photo.image, "100x100")
@@ -130,18 +130,18 @@ def test_missing_source_file(media: Path) -> None:
 # --- refused before the source is read ---------------------------------------------------
 
 
-def test_output_too_large_is_refused_before_reading(media: Path) -> None:
+def test_output_too_large_is_refused_before_reading(media: Media) -> None:
     with pytest.raises(OutputTooLarge):
         get_thumbnail("photos/does-not-exist.jpg", "5000x5000")  # not SourceMissing
     with pytest.raises(OutputTooLarge):
         get_thumbnail("photos/does-not-exist.jpg", "x4097", crop="center")
-    strict = only_storage(str(media), "tests.api_support.StrictStorage")
+    strict = only_storage(str(media.root), "tests.api_support.StrictStorage")
     with strict, pytest.raises(OutputTooLarge):
         get_thumbnail(Photo(image="photos/a.jpg").image, "5000x5000")  # no open()
     assert_nothing_left(media)
 
 
-def test_output_too_large_from_the_plan(media: Path) -> None:
+def test_output_too_large_from_the_plan(media: Media) -> None:
     # Only the source's size tells that upscaling it to 4000x3000 makes too many pixels.
     name = "photos/wide.jpg"
     Photo.objects.create(image=ContentFile(images.jpeg((400, 300)), name="wide.jpg"))
@@ -154,10 +154,10 @@ def test_output_too_large_from_the_plan(media: Path) -> None:
 # --- storage and store failures are mapped ----------------------------------------------
 
 
-def test_storage_read_failure_is_a_storage_error(media: Path) -> None:
-    (media / "photos").mkdir()
-    (media / "photos" / "a.jpg").write_bytes(images.jpeg())
-    broken = storages_with(str(media), default="tests.api_support.BrokenOpenStorage")
+def test_storage_read_failure_is_a_storage_error(fs_media: Media) -> None:
+    media = fs_media
+    media.write("photos/a.jpg", images.jpeg())
+    broken = storages_with(str(media.root), default="tests.api_support.BrokenOpenStorage")
     with override_settings(STORAGES=broken):
         with pytest.raises(StorageError) as info:
             get_thumbnail("photos/a.jpg", "100x100")
@@ -169,18 +169,19 @@ def test_storage_read_failure_is_a_storage_error(media: Path) -> None:
     assert_nothing_left(media, "photos/a.jpg")
 
 
-def test_storage_write_failure_is_a_storage_error(media: Path) -> None:
+def test_storage_write_failure_is_a_storage_error(fs_media: Media) -> None:
     Photo.objects.create(image=ContentFile(images.jpeg(), name="a.jpg"))
-    (media / "thumbs").write_text("a file where the thumbnail directory should be")
+    (fs_media.root / "thumbs").write_text("a file where the thumbnail directory should be")
     with pytest.raises(StorageError):
         get_thumbnail("photos/a.jpg", "100x100")
     assert ThumbnailRecord.objects.count() == 0
 
 
-def test_redis_failure_is_a_store_error(media: Path) -> None:
+def test_redis_failure_is_a_store_error(media: Media) -> None:
     Photo.objects.create(image=ContentFile(images.jpeg(), name="a.jpg"))
     unreachable = {"url": "redis://127.0.0.1:1/0", "connect_timeout": 0.5}
-    with thumbkit_settings(STORE="redis", STORE_OPTIONS=unreachable):
+    # Fail closed: the default ("fallback") renders a stand-in instead (test_store_down.py).
+    with thumbkit_settings(STORE="redis", STORE_OPTIONS=unreachable, ON_STORE_ERROR="raise"):
         with pytest.raises(StoreError) as info:
             get_thumbnail("photos/a.jpg", "100x100")
         assert not isinstance(info.value, SourceError)
@@ -194,7 +195,7 @@ def test_every_error_is_a_thumbkit_error() -> None:
         assert issubclass(error, ThumbkitError)
 
 
-def test_good_source_still_works_after_bad_ones(media: Path) -> None:
+def test_good_source_still_works_after_bad_ones(media: Media) -> None:
     bad = Photo.objects.create(image=ContentFile(b"", name="bad.jpg"))
     good = Photo.objects.create(image=ContentFile(images.jpeg((300, 200)), name="good.jpg"))
     html = Template("{% for p in photos %}" + BLOCK.replace("src", "p.image") + "|{% endfor %}")
@@ -203,5 +204,4 @@ def test_good_source_still_works_after_bad_ones(media: Path) -> None:
     assert first == "EMPTY"
     t = get_thumbnail(good.image, "100x100", crop="center")
     assert second == t.url
-    with Image.open(media / t.name) as img:
-        assert img.size == (100, 100)
+    assert media.decoded(t.name) == ((100, 100), "JPEG")

@@ -38,8 +38,12 @@ def test_every_key_set_validly_gives_no_errors() -> None:
         "STORAGE": "default",
         "STORE": "cache",
         "STORE_OPTIONS": {"cache": "redis"},
+        "ON_STORE_ERROR": "raise",
+        "STORE_FALLBACK": "source",
+        "STORE_RETRY_AFTER": 2,
         "ENGINE": "thumbkit.engines.pillow.PillowEngine",
         "STRATEGY": "lazy",
+        "DEFERRED_FALLBACK": "/static/wait.svg",
         "LIMITS": {
             "MAX_SOURCE_PIXELS": 50_000_000,
             "MAX_FRAMES": 10,
@@ -50,18 +54,31 @@ def test_every_key_set_validly_gives_no_errors() -> None:
         },
         "SPECS": {"a": "100x100 crop", "b": {"size": "x50", "format": "webp", "quality": 70}},
         "PREFIX": "t",
+        "NAMER": "source_name_as_path",
         "QUALITY": 80,
         "AVIF_SPEED": 6,
         "LOCK_TIMEOUT": 5,
         "PROGRESSIVE": False,
+        "CACHE_CONTROL": "max-age=3600",
         "UPLOAD": "task",
         "TASK_BACKEND": "default",
         "TASK_QUEUE": "thumbs",
+        "FORCE_SSL": True,
+        "CACHE_BUSTER": "auto",
+        "URL_DOMAIN": "https://cdn.example.com",
     }
     with override_settings(THUMBKIT=full):
         assert checks.check_settings() == []
     assert set(full) == set(conf.DEFAULTS)  # the test covers every key there is
     assert set(checks.TYPES) == set(conf.DEFAULTS)  # and every key has its type checked
+
+
+def test_an_unknown_namer_is_an_error() -> None:
+    with thumbkit_settings(NAMER="nope.nothing"):
+        found = checks.check_settings()
+    assert [e.id for e in found] == ["thumbkit.E013"]
+    assert "NAMER" in found[0].msg
+    assert "source_name_as_path" in found[0].msg
 
 
 def test_checks_are_registered_under_the_thumbkit_tag() -> None:

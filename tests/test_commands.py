@@ -12,7 +12,6 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,11 +20,10 @@ from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connections
-from django.test import override_settings
-from PIL import Image
 
 from tests import images
 from tests.conftest import thumbkit_settings
+from tests.s3 import Media
 from tests.testapp.models import ManifestProfile, Photo, Profile
 from thumbkit import batch, bulk, get_thumbnail
 from thumbkit.api import fetch_thumbnails
@@ -41,10 +39,11 @@ SIZES = {"small": (100, 100), "card": (320, 240)}
 
 
 @pytest.fixture
-def media(tmp_path: Path) -> Iterator[Path]:
+def media(media_storage: Media) -> Iterator[Media]:
+    """The local disk and the S3 endpoint (children of --workers 2 reach it too)."""
     # UPLOAD off: rows start without thumbnails, so the commands' own work is what we see.
-    with override_settings(MEDIA_ROOT=str(tmp_path)), thumbkit_settings(UPLOAD="off"):
-        yield tmp_path
+    with thumbkit_settings(UPLOAD="off"):
+        yield media_storage
 
 
 def add_rows(model: Any = Profile, count: int = 3, using: str = "default") -> list[Any]:
@@ -69,14 +68,12 @@ def recorded(name: str) -> dict[str, Thumbnail]:
     return {r.spec: r for r in records.values() if r.spec != batch.VERSION_SPEC}
 
 
-def thumb_files(root: Path) -> list[str]:
-    base = root / "thumbs"
-    return sorted(str(p.relative_to(root)) for p in base.rglob("*") if p.is_file())
+def thumb_files(media: Media) -> list[str]:
+    return media.files("thumbs")
 
 
-def image_size(root: Path, name: str) -> tuple[int, int]:
-    with Image.open(root / name) as img:
-        return img.size
+def image_size(media: Media, name: str) -> tuple[int, int]:
+    return media.decoded(name)[0]
 
 
 def run(*args: str, **options: Any) -> tuple[str, str]:
@@ -99,7 +96,7 @@ def made_everywhere(rows: list[Any]) -> None:
 
 
 @pytest.mark.django_db
-def test_delete_by_size_removes_exactly_those_files_and_records(media: Path) -> None:
+def test_delete_by_size_removes_exactly_those_files_and_records(media: Media) -> None:
     rows = add_rows()
     made_everywhere(rows)
     extra = [get_thumbnail(coerce(r.photo.name), "50x50") for r in rows]  # made by a template
@@ -112,8 +109,8 @@ def test_delete_by_size_removes_exactly_those_files_and_records(media: Path) -> 
     for row in rows:
         assert set(recorded(row.photo.name)) == {CARD, extra[0].spec}
         assert default_storage.exists(row.photo.name)  # the source stays
-    assert not (media / before[SMALL].name).exists()
-    assert (media / before[CARD].name).exists()
+    assert not media.exists(before[SMALL].name)
+    assert media.exists(before[CARD].name)
     expected = sorted(
         [*(recorded(r.photo.name)[CARD].name for r in rows), *(t.name for t in extra)]
     )
@@ -121,7 +118,7 @@ def test_delete_by_size_removes_exactly_those_files_and_records(media: Path) -> 
 
 
 @pytest.mark.django_db
-def test_delete_without_size_removes_every_thumbnail_of_the_files(media: Path) -> None:
+def test_delete_without_size_removes_every_thumbnail_of_the_files(media: Media) -> None:
     rows = add_rows(count=2)
     made_everywhere(rows)
     get_thumbnail(coerce(rows[0].photo.name), "50x50")
@@ -132,7 +129,7 @@ def test_delete_without_size_removes_every_thumbnail_of_the_files(media: Path) -
 
 
 @pytest.mark.django_db
-def test_delete_dry_run_removes_nothing(media: Path) -> None:
+def test_delete_dry_run_removes_nothing(media: Media) -> None:
     rows = add_rows(count=2)
     made_everywhere(rows)
     files, records = thumb_files(media), [recorded(r.photo.name) for r in rows]
@@ -143,7 +140,7 @@ def test_delete_dry_run_removes_nothing(media: Path) -> None:
 
 
 @pytest.mark.django_db
-def test_delete_verbose_lists_the_names(media: Path) -> None:
+def test_delete_verbose_lists_the_names(media: Media) -> None:
     rows = add_rows(count=1)
     made_everywhere(rows)
     name = recorded(rows[0].photo.name)[SMALL].name
@@ -152,7 +149,7 @@ def test_delete_verbose_lists_the_names(media: Path) -> None:
 
 
 @pytest.mark.django_db
-def test_delete_refuses_undeclared_sizes_and_names_the_declared_ones(media: Path) -> None:
+def test_delete_refuses_undeclared_sizes_and_names_the_declared_ones(media: Media) -> None:
     rows = add_rows(count=1)
     made_everywhere(rows)
     with pytest.raises(CommandError) as caught:
@@ -168,7 +165,7 @@ def test_delete_refuses_undeclared_sizes_and_names_the_declared_ones(media: Path
 
 
 @pytest.mark.django_db
-def test_delete_on_a_plain_django_image_field(media: Path) -> None:
+def test_delete_on_a_plain_django_image_field(media: Media) -> None:
     name = default_storage.save("photos/a.jpg", ContentFile(images.jpeg()))
     photo = Photo.objects.create(image=name)
     made = get_thumbnail(photo.image, "80x80")
@@ -178,12 +175,12 @@ def test_delete_on_a_plain_django_image_field(media: Path) -> None:
         run("thumbkit_delete", "testapp.Photo", "--field", "image", "--size", "small")
     out, _ = run("thumbkit_delete", "testapp.Photo", "--field", "image")
     assert "testapp.Photo.image: deleted 1 thumbnail(s)" in out
-    assert not (media / made.name).exists()
+    assert not media.exists(made.name)
     assert recorded(name) == {}
 
 
 @pytest.mark.django_db
-def test_delete_by_size_rewrites_the_manifest_column(media: Path) -> None:
+def test_delete_by_size_rewrites_the_manifest_column(media: Media) -> None:
     rows = add_rows(ManifestProfile, count=1)
     run("thumbkit_regenerate", "testapp.ManifestProfile", "photo", "--workers", "1")
     row = ManifestProfile.objects.get(pk=rows[0].pk)
@@ -199,7 +196,7 @@ def test_delete_by_size_rewrites_the_manifest_column(media: Path) -> None:
 
 
 @pytest.mark.django_db
-def test_regenerate_makes_the_missing_thumbnails(media: Path) -> None:
+def test_regenerate_makes_the_missing_thumbnails(media: Media) -> None:
     rows = add_rows()
     get_thumbnail(rows[0].photo, "small")  # one already there: not made again
     out, _ = regenerate("--workers", "1")
@@ -218,23 +215,23 @@ def test_regenerate_makes_the_missing_thumbnails(media: Path) -> None:
 
 
 @pytest.mark.django_db
-def test_regenerate_force_makes_new_files(media: Path) -> None:
+def test_regenerate_force_makes_new_files(media: Media) -> None:
     rows = add_rows(count=2)
     made_everywhere(rows)
     names = {spec: recorded(rows[0].photo.name)[spec].name for spec in (SMALL, CARD)}
     for name in names.values():
-        (media / name).write_bytes(b"stale")  # what an old definition left behind
+        media.write(name, b"stale")  # what an old definition left behind
     regenerate("--workers", "1")
-    assert (media / names[SMALL]).read_bytes() == b"stale"  # existing ones are left alone
+    assert media.read(names[SMALL]) == b"stale"  # existing ones are left alone
     out, _ = regenerate("--size", "small", "--force", "--workers", "1")
     assert "made 2 thumbnail(s) for 2 row(s)" in out
     assert image_size(media, names[SMALL]) == SIZES["small"]
-    assert (media / names[CARD]).read_bytes() == b"stale"  # not a --size given
+    assert media.read(names[CARD]) == b"stale"  # not a --size given
     assert set(recorded(rows[0].photo.name)) == {SMALL, CARD}
 
 
 @pytest.mark.django_db
-def test_regenerate_reports_a_corrupt_source_and_does_the_others(media: Path) -> None:
+def test_regenerate_reports_a_corrupt_source_and_does_the_others(media: Media) -> None:
     rows = add_rows(count=2)
     broken = add_corrupt()
     with pytest.raises(CommandError, match=r"^1 of 3 row\(s\) failed\.$"):
@@ -245,7 +242,7 @@ def test_regenerate_reports_a_corrupt_source_and_does_the_others(media: Path) ->
 
 
 @pytest.mark.django_db
-def test_regenerate_failure_lines_name_the_row(media: Path) -> None:
+def test_regenerate_failure_lines_name_the_row(media: Media) -> None:
     add_rows(count=1)
     broken = add_corrupt()
     err = io.StringIO()
@@ -270,7 +267,7 @@ PROGRESS = re.compile(r"testapp\.Profile\.photo \[#{24}\] 3/3 100% \d+\.\d/s ETA
 
 
 @pytest.mark.django_db
-def test_regenerate_progress_bar_goes_to_stderr_and_verbosity_0_is_quiet(media: Path) -> None:
+def test_regenerate_progress_bar_goes_to_stderr_and_verbosity_0_is_quiet(media: Media) -> None:
     add_rows()
     out, err = regenerate("--workers", "1")
     assert PROGRESS.match(err.splitlines()[-1]), err
@@ -280,7 +277,7 @@ def test_regenerate_progress_bar_goes_to_stderr_and_verbosity_0_is_quiet(media: 
 
 
 @pytest.mark.django_db
-def test_regenerate_refuses_bad_arguments(media: Path) -> None:
+def test_regenerate_refuses_bad_arguments(media: Media) -> None:
     with pytest.raises(CommandError, match="declares no size 'huge'; declared: small, card"):
         regenerate("--size", "huge")
     with pytest.raises(CommandError, match=r"testapp\.Profile\.name is not a file"):
@@ -292,14 +289,14 @@ def test_regenerate_refuses_bad_arguments(media: Path) -> None:
 
 
 @pytest.fixture
-def pg_media(media: Path, need_postgres: None) -> Iterator[Path]:
+def pg_media(media: Media, need_postgres: None) -> Iterator[Media]:
     with thumbkit_settings(UPLOAD="off", STORE="db", STORE_OPTIONS={"using": "pg"}):
         yield media
     connections["pg"].close()
 
 
 @pytest.mark.django_db(transaction=True, databases=["default", "pg"])
-def test_regenerate_on_two_worker_processes(pg_media: Path) -> None:
+def test_regenerate_on_two_worker_processes(pg_media: Media) -> None:
     rows = add_rows(count=5, using="pg")
     broken = add_corrupt(using="pg")
     here: list[int] = []
@@ -334,7 +331,7 @@ def test_regenerate_on_two_worker_processes(pg_media: Path) -> None:
 
 
 @pytest.mark.django_db(transaction=True, databases=["default", "pg"])
-def test_regenerate_workers_output(pg_media: Path) -> None:
+def test_regenerate_workers_output(pg_media: Media) -> None:
     add_rows(count=3, using="pg")
     out, err = regenerate("--workers", "2", "--chunk-size", "1", "--database", "pg")
     assert "made 6 thumbnail(s) for 3 row(s) (1 without a file skipped)" in out
@@ -346,7 +343,7 @@ def test_regenerate_workers_output(pg_media: Path) -> None:
 
 
 @pytest.mark.django_db
-def test_fetch_thumbnails_is_one_round_trip(media: Path, django_assert_num_queries: Any) -> None:
+def test_fetch_thumbnails_is_one_round_trip(media: Media, django_assert_num_queries: Any) -> None:
     made_everywhere(add_rows())
     profiles = list(Profile.objects.all())
     photos = [p.photo for p in profiles]

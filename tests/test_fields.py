@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from django.test.utils import isolate_apps
 
 from tests.conftest import thumbkit_settings
 from tests.fields_util import decoded, media, records, thumb_files, upload, url_path
+from tests.s3 import Media
 from tests.testapp.models import Profile, StyledPhoto
 from thumbkit import get_thumbnail
 from thumbkit.exceptions import InvalidSpec, SourceError, SourceMissing
@@ -43,7 +43,7 @@ def committed(django_capture_on_commit_callbacks: Any) -> Callable[[Callable[[],
 
 
 @pytest.fixture
-def profile(media: Path, committed: Any) -> Profile:
+def profile(media: Media, committed: Any) -> Profile:
     made: Profile = committed(lambda: Profile.objects.create(name="a", photo=upload("me.jpg")))
     return made
 
@@ -106,7 +106,7 @@ def test_unknown_name_says_what_is_declared(profile: Profile) -> None:
         _ = profile.photo.thumbnails._private
 
 
-def test_thumbnails_describe_the_files_on_the_storage(profile: Profile, media: Path) -> None:
+def test_thumbnails_describe_the_files_on_the_storage(profile: Profile, media: Media) -> None:
     small, card = profile.photo.thumbnails.all()
     assert decoded(media, url_path(small.url)) == ((100, 100), "JPEG")
     assert decoded(media, url_path(card.url)) == ((320, 240), "WEBP")
@@ -117,7 +117,7 @@ def test_thumbnails_describe_the_files_on_the_storage(profile: Profile, media: P
 
 
 def test_all_makes_the_missing_thumbnails_in_one_pass(
-    media: Path, committed: Any, generated: list[int]
+    media: Media, committed: Any, generated: list[int]
 ) -> None:
     with thumbkit_settings(UPLOAD="off"):
         profile = committed(lambda: Profile.objects.create(photo=upload()))
@@ -142,7 +142,7 @@ def test_an_instance_asks_the_store_once_for_every_declared_thumbnail(
 # --- declaration styles ----------------------------------------------------------------
 
 
-def test_every_declaration_style_makes_its_thumbnail(media: Path, committed: Any) -> None:
+def test_every_declaration_style_makes_its_thumbnail(media: Media, committed: Any) -> None:
     photo = committed(lambda: StyledPhoto.objects.create(image=upload("s.jpg", (400, 300))))
     thumbs = dict(photo.image.thumbnails.items())
     assert list(thumbs) == ["thumb", "card", "wide", "square"]
@@ -155,7 +155,7 @@ def test_every_declaration_style_makes_its_thumbnail(media: Path, committed: Any
 
 
 def test_a_declared_named_spec_is_the_same_file_as_the_spec_written_inline(
-    media: Path, committed: Any
+    media: Media, committed: Any
 ) -> None:
     photo = committed(lambda: StyledPhoto.objects.create(image=upload()))
     inline = get_thumbnail(photo.image, "320x240 crop=center format=webp quality=80")
@@ -208,7 +208,7 @@ def test_templates_reach_declared_thumbnails(profile: Profile) -> None:
     assert html == f"{small.url}|small=100x100;card=320x240;|{card.url}"
 
 
-def test_an_empty_field_raises_source_missing_in_python(media: Path) -> None:
+def test_an_empty_field_raises_source_missing_in_python(media: Media) -> None:
     profile = Profile.objects.create(name="no photo")
     with pytest.raises(SourceMissing, match="The file field is empty"):
         _ = profile.photo.thumbnails.small
@@ -218,7 +218,7 @@ def test_an_empty_field_raises_source_missing_in_python(media: Path) -> None:
 
 
 def test_an_empty_field_renders_empty_in_templates(
-    media: Path, django_assert_num_queries: Any
+    media: Media, django_assert_num_queries: Any
 ) -> None:
     profile = Profile.objects.create(name="no photo")
     text = (

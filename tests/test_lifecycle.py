@@ -8,15 +8,16 @@ removes the thumbnails and records of a file the row no longer uses.
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from django import forms
 from django.core.files.base import ContentFile
 from django.db import transaction
+from PIL import Image
 
 from tests import images
 from tests.conftest import thumbkit_settings
@@ -30,6 +31,7 @@ from tests.fields_util import (
     upload,
     url_path,
 )
+from tests.s3 import Media
 from tests.stores_util import need_services, store_params, store_settings
 from tests.testapp.models import (
     ManifestProfile,
@@ -79,11 +81,11 @@ def store(request: pytest.FixtureRequest, redis_prefix: str) -> Any:
         yield get_store()
 
 
-def source_files(root: Path) -> list[str]:
+def source_files(root: Media) -> list[str]:
     return [name for name in files(root) if not name.startswith("thumbs/")]
 
 
-def assert_declared(root: Path, instance: Any, attname: str = "photo") -> list[str]:
+def assert_declared(root: Media, instance: Any, attname: str = "photo") -> list[str]:
     """The instance's declared thumbnails exist already (files and records) at the right
     sizes: asking for them makes nothing new."""
     before_files, before_records = thumb_files(root), records()
@@ -100,7 +102,7 @@ def assert_declared(root: Path, instance: Any, attname: str = "photo") -> list[s
     return [t.url for t in made.values()]
 
 
-def assert_made_on_demand(root: Path, instance: Any) -> None:
+def assert_made_on_demand(root: Media, instance: Any) -> None:
     """Nothing exists until the thumbnails are asked for; then they are made."""
     assert thumb_files(root) == []
     assert all_records() == []
@@ -118,7 +120,7 @@ def thumbnails_of(name: str, storage: Any = None) -> list[str]:
 # --- made at upload, after commit ------------------------------------------------------
 
 
-def test_thumbnails_are_made_when_the_upload_commits(media: Path, store: Any) -> None:
+def test_thumbnails_are_made_when_the_upload_commits(media: Media, store: Any) -> None:
     with transaction.atomic():
         profile = Profile.objects.create(name="a", photo=upload("me.jpg"))
         assert source_files(media) == ["profiles/me.jpg"]
@@ -129,7 +131,7 @@ def test_thumbnails_are_made_when_the_upload_commits(media: Path, store: Any) ->
     assert_declared(media, fresh)
 
 
-def test_a_modelform_upload_makes_the_declared_thumbnails(media: Path, store: Any) -> None:
+def test_a_modelform_upload_makes_the_declared_thumbnails(media: Media, store: Any) -> None:
     form = ProfileForm(data={"name": "me"}, files={"photo": upload("me.jpg", (640, 480))})
     assert form.is_valid(), form.errors
     profile = form.save()
@@ -142,14 +144,13 @@ def test_a_modelform_upload_makes_the_declared_thumbnails(media: Path, store: An
     assert len(thumb_files(media)) == 2
 
 
-def test_a_new_row_naming_a_stored_file_gets_its_thumbnails(media: Path, store: Any) -> None:
-    (media / "profiles").mkdir()
-    (media / "profiles" / "old.jpg").write_bytes(images.jpeg())
+def test_a_new_row_naming_a_stored_file_gets_its_thumbnails(media: Media, store: Any) -> None:
+    media.write("profiles/old.jpg", images.jpeg())
     profile = Profile.objects.create(photo="profiles/old.jpg")
     assert_declared(media, Profile.objects.get(pk=profile.pk))
 
 
-def test_saving_other_fields_does_no_thumbnail_work(media: Path, store: Any) -> None:
+def test_saving_other_fields_does_no_thumbnail_work(media: Media, store: Any) -> None:
     profile = Profile.objects.create(photo=upload())
     before = all_records()
     profile.name = "renamed"
@@ -162,7 +163,7 @@ def test_saving_other_fields_does_no_thumbnail_work(media: Path, store: Any) -> 
 # --- replacing -------------------------------------------------------------------------
 
 
-def test_a_new_upload_replaces_the_old_thumbnails(media: Path, store: Any) -> None:
+def test_a_new_upload_replaces_the_old_thumbnails(media: Media, store: Any) -> None:
     profile = Profile.objects.create(photo=upload("first.jpg"))
     old_urls = assert_declared(media, profile)
     old_files = thumb_files(media)
@@ -191,7 +192,7 @@ def overwrite(photo: OverwritePhoto, data: bytes, how: str) -> None:
 
 
 @pytest.mark.parametrize("how", ["assign", "fieldfile-save"])
-def test_the_same_name_overwritten_gets_new_thumbnails(media: Path, store: Any, how: str) -> None:
+def test_the_same_name_overwritten_gets_new_thumbnails(media: Media, store: Any, how: str) -> None:
     red = images.encode(images.make_image((400, 300), color=(200, 0, 0)), "JPEG")
     blue = images.encode(images.make_image((400, 300), color=(0, 0, 200)), "JPEG")
     photo = OverwritePhoto.objects.create(image=ContentFile(red, name="same.jpg"))
@@ -202,16 +203,16 @@ def test_the_same_name_overwritten_gets_new_thumbnails(media: Path, store: Any, 
     overwrite(photo, blue, how)
 
     assert photo.image.name == "overwrite/same.jpg"
-    assert source_files(media) == ["overwrite/same.jpg"]
+    # The field's own FileSystemStorage keeps the source on the local disk in both runs
+    # (on s3, the thumbnails of that local source go to the bucket).
+    assert Media("fs", media.root).files("overwrite") == ["overwrite/same.jpg"]
     for instance in (photo, OverwritePhoto.objects.get(pk=photo.pk)):
         thumbs = instance.image.thumbnails.all()
         assert {t.url for t in thumbs}.isdisjoint(old)
         for thumb in thumbs:
             # Made from the new pixels: blue, not red.
-            with open(media / thumb.name, "rb") as handle:
-                from PIL import Image
-
-                red_px, _g, blue_px = Image.open(handle).convert("RGB").getpixel((5, 5))
+            with Image.open(io.BytesIO(media.read(thumb.name))) as image:
+                red_px, _g, blue_px = image.convert("RGB").getpixel((5, 5))
             assert blue_px > 150
             assert red_px < 50
     assert thumb_files(media) == sorted(t.name for t in thumbs)
@@ -223,7 +224,7 @@ def test_the_same_name_overwritten_gets_new_thumbnails(media: Path, store: Any, 
 # --- clearing and deleting -------------------------------------------------------------
 
 
-def test_clearing_the_field_removes_thumbnails_and_records(media: Path, store: Any) -> None:
+def test_clearing_the_field_removes_thumbnails_and_records(media: Media, store: Any) -> None:
     profile = Profile.objects.create(photo=upload("me.jpg"))
     assert len(thumb_files(media)) == 2
     form = ProfileForm(data={"name": "x", "photo-clear": "on"}, instance=profile)
@@ -235,14 +236,14 @@ def test_clearing_the_field_removes_thumbnails_and_records(media: Path, store: A
     assert source_files(media) == ["profiles/me.jpg"]
 
 
-def test_deleting_the_file_removes_its_thumbnails(media: Path, store: Any) -> None:
+def test_deleting_the_file_removes_its_thumbnails(media: Media, store: Any) -> None:
     profile = Profile.objects.create(photo=upload("me.jpg"))
     profile.photo.delete()
     assert files(media) == []
     assert all_records() == []
 
 
-def test_deleting_the_instance_removes_thumbnails_and_records(media: Path, store: Any) -> None:
+def test_deleting_the_instance_removes_thumbnails_and_records(media: Media, store: Any) -> None:
     profile = Profile.objects.create(photo=upload("me.jpg"))
     assert len(thumb_files(media)) == 2
     profile.delete()
@@ -250,7 +251,7 @@ def test_deleting_the_instance_removes_thumbnails_and_records(media: Path, store
     assert all_records() == []
 
 
-def test_a_queryset_delete_removes_exactly_its_rows_thumbnails(media: Path, store: Any) -> None:
+def test_a_queryset_delete_removes_exactly_its_rows_thumbnails(media: Media, store: Any) -> None:
     kept, *gone = [Profile.objects.create(photo=upload(f"p{i}.jpg")) for i in range(3)]
     kept_files = sorted(t.name for t in kept.photo.thumbnails.all())
     Profile.objects.filter(pk__in=[p.pk for p in gone]).delete()
@@ -258,7 +259,7 @@ def test_a_queryset_delete_removes_exactly_its_rows_thumbnails(media: Path, stor
     assert [r.name for r in records()] == kept_files
 
 
-def test_a_queryset_delete_with_the_file_deferred(media: Path, store: Any) -> None:
+def test_a_queryset_delete_with_the_file_deferred(media: Media, store: Any) -> None:
     for i in range(2):
         Profile.objects.create(photo=upload(f"p{i}.jpg"))
     assert len(thumb_files(media)) == 4
@@ -268,7 +269,7 @@ def test_a_queryset_delete_with_the_file_deferred(media: Path, store: Any) -> No
 
 
 def test_a_file_shared_by_rows_keeps_its_thumbnails_until_the_last_goes(
-    media: Path, store: Any
+    media: Media, store: Any
 ) -> None:
     first = Profile.objects.create(photo=upload("shared.jpg"))
     second = Profile.objects.create(photo=first.photo.name)
@@ -285,7 +286,7 @@ def test_a_file_shared_by_rows_keeps_its_thumbnails_until_the_last_goes(
 # --- rolled back -----------------------------------------------------------------------
 
 
-def test_a_rolled_back_replacement_leaves_the_old_thumbnails(media: Path, store: Any) -> None:
+def test_a_rolled_back_replacement_leaves_the_old_thumbnails(media: Media, store: Any) -> None:
     profile = Profile.objects.create(photo=upload("old.jpg"))
     old_files, old_records = thumb_files(media), all_records()
 
@@ -306,14 +307,14 @@ def test_a_rolled_back_replacement_leaves_the_old_thumbnails(media: Path, store:
     assert len(thumbnails_of("profiles/new.jpg")) == 2
 
 
-def test_a_rolled_back_create_leaves_no_thumbnails(media: Path, store: Any) -> None:
+def test_a_rolled_back_create_leaves_no_thumbnails(media: Media, store: Any) -> None:
     rolled_back(lambda: Profile.objects.create(photo=upload("new.jpg")))
     assert Profile.objects.count() == 0
     assert thumb_files(media) == []
     assert all_records() == []
 
 
-def test_a_rolled_back_delete_keeps_the_thumbnails(media: Path, store: Any) -> None:
+def test_a_rolled_back_delete_keeps_the_thumbnails(media: Media, store: Any) -> None:
     profile = Profile.objects.create(photo=upload("me.jpg"))
     before = thumb_files(media)
     rolled_back(profile.delete)
@@ -324,13 +325,13 @@ def test_a_rolled_back_delete_keeps_the_thumbnails(media: Path, store: Any) -> N
 # --- when generation is not at upload --------------------------------------------------
 
 
-def test_upload_off_makes_thumbnails_when_first_asked(media: Path) -> None:
+def test_upload_off_makes_thumbnails_when_first_asked(media: Media) -> None:
     with thumbkit_settings(UPLOAD="off"):
         profile = Profile.objects.create(photo=upload("me.jpg"))
         assert_made_on_demand(media, Profile.objects.get(pk=profile.pk))
 
 
-def test_a_field_with_generate_on_save_false(media: Path) -> None:
+def test_a_field_with_generate_on_save_false(media: Media) -> None:
     photo = OnDemandPhoto.objects.create(image=upload("me.jpg"))
     assert thumb_files(media) == []
     assert all_records() == []
@@ -344,7 +345,7 @@ def test_a_field_with_generate_on_save_false(media: Path) -> None:
 
 
 def test_an_unreadable_upload_is_logged_not_raised(
-    media: Path, caplog: pytest.LogCaptureFixture
+    media: Media, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="thumbkit"):
         profile = Profile.objects.create(photo=ContentFile(b"not an image", name="bad.jpg"))
@@ -358,7 +359,7 @@ def test_an_unreadable_upload_is_logged_not_raised(
 
 
 def test_the_manifest_column_holds_the_records_after_upload(
-    media: Path, django_assert_num_queries: Any
+    media: Media, django_assert_num_queries: Any
 ) -> None:
     profile = ManifestProfile.objects.create(photo=upload("me.jpg"))
     fresh = ManifestProfile.objects.get(pk=profile.pk)
@@ -372,7 +373,7 @@ def test_the_manifest_column_holds_the_records_after_upload(
     assert sizes == [(100, 100), (320, 240)]
 
 
-def test_the_manifest_describes_the_new_file_only_after_replacement(media: Path) -> None:
+def test_the_manifest_describes_the_new_file_only_after_replacement(media: Media) -> None:
     created = ManifestProfile.objects.create(photo=upload("first.jpg"))
     profile = ManifestProfile.objects.get(pk=created.pk)  # loaded with its manifest
     assert len(profile.photo_thumbs["records"]) == 2
@@ -386,7 +387,7 @@ def test_the_manifest_describes_the_new_file_only_after_replacement(media: Path)
     assert thumbnails_of("mprofiles/first.jpg") == []
 
 
-def test_clearing_a_manifest_field_empties_the_manifest(media: Path) -> None:
+def test_clearing_a_manifest_field_empties_the_manifest(media: Media) -> None:
     created = ManifestProfile.objects.create(photo=upload("first.jpg"))
     profile = ManifestProfile.objects.get(pk=created.pk)
     assert len(profile.photo_thumbs["records"]) == 2
@@ -398,7 +399,7 @@ def test_clearing_a_manifest_field_empties_the_manifest(media: Path) -> None:
 
 
 @pytest.mark.parametrize("upload_mode", ["sync", "off"])
-def test_an_overwritten_name_never_keeps_the_old_manifest(media: Path, upload_mode: str) -> None:
+def test_an_overwritten_name_never_keeps_the_old_manifest(media: Media, upload_mode: str) -> None:
     # The manifest column comes before the file field here, so the row is written before
     # the file field's pre_save could empty it.
     created = OverwriteManifestPhoto.objects.create(image=ContentFile(images.jpeg(), name="a.jpg"))

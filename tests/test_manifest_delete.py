@@ -14,7 +14,8 @@ from thumbkit import delete
 from thumbkit.api import forget
 from thumbkit.batch import VERSION_SPEC
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# On the local disk and on the S3 endpoint.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("media_storage")]
 
 
 def make_row() -> ManifestProfile:

@@ -13,7 +13,6 @@ import json
 import logging
 import signal
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +23,7 @@ from django.test import override_settings
 
 from tests.conftest import thumbkit_settings
 from tests.fields_util import all_records, decoded, media, records, thumb_files, upload
+from tests.s3 import Media
 from tests.testapp.models import ManifestProfile, Profile
 
 __all__ = ["media"]  # a fixture
@@ -43,7 +43,7 @@ TASK_PATH = "thumbkit.tasks.generate_field_thumbnails"
 
 
 @pytest.fixture
-def db_tasks(media: Path) -> Iterator[None]:
+def db_tasks(media: Media) -> Iterator[None]:
     """The database task backend, and uploads handed to it."""
     with (
         override_settings(TASKS={"default": {"BACKEND": DB_BACKEND}}),
@@ -72,7 +72,7 @@ def run_worker(*args: str) -> None:
 
 
 def test_an_upload_enqueues_a_task_and_the_worker_makes_the_thumbnails(
-    db_tasks: None, media: Path
+    db_tasks: None, media: Media
 ) -> None:
     profile = Profile.objects.create(name="me", photo=upload("me.jpg"))
     # The request made nothing: one job waits.
@@ -107,7 +107,9 @@ def test_an_upload_enqueues_a_task_and_the_worker_makes_the_thumbnails(
     assert len(thumb_files(media)) == 2
 
 
-def test_the_job_is_enqueued_only_when_the_transaction_commits(db_tasks: None, media: Path) -> None:
+def test_the_job_is_enqueued_only_when_the_transaction_commits(
+    db_tasks: None, media: Media
+) -> None:
     from django.db import transaction
 
     with transaction.atomic():
@@ -116,7 +118,7 @@ def test_the_job_is_enqueued_only_when_the_transaction_commits(db_tasks: None, m
     assert len(jobs()) == 1
 
 
-def test_the_task_is_idempotent(db_tasks: None, media: Path) -> None:
+def test_the_task_is_idempotent(db_tasks: None, media: Media) -> None:
     from thumbkit.tasks import generate_field_thumbnails
 
     profile = Profile.objects.create(photo=upload("me.jpg"))
@@ -131,7 +133,7 @@ def test_the_task_is_idempotent(db_tasks: None, media: Path) -> None:
     assert Profile.objects.get(pk=profile.pk).photo.thumbnails.small.size == (100, 100)
 
 
-def test_a_stale_job_does_nothing(db_tasks: None, media: Path) -> None:
+def test_a_stale_job_does_nothing(db_tasks: None, media: Media) -> None:
     profile = Profile.objects.create(photo=upload("first.jpg"))
     profile.photo = upload("second.jpg")
     profile.save()
@@ -146,7 +148,7 @@ def test_a_stale_job_does_nothing(db_tasks: None, media: Path) -> None:
     assert len(thumb_files(media)) == 2
 
 
-def test_a_job_for_a_deleted_row_does_nothing(db_tasks: None, media: Path) -> None:
+def test_a_job_for_a_deleted_row_does_nothing(db_tasks: None, media: Media) -> None:
     Profile.objects.create(photo=upload("me.jpg")).delete()
     run_worker()
     assert [(j.status, j.return_value) for j in jobs()] == [("SUCCESSFUL", 0)]
@@ -155,7 +157,7 @@ def test_a_job_for_a_deleted_row_does_nothing(db_tasks: None, media: Path) -> No
 
 
 def test_a_job_for_an_unreadable_file_ends_without_retrying(
-    db_tasks: None, media: Path, caplog: pytest.LogCaptureFixture
+    db_tasks: None, media: Media, caplog: pytest.LogCaptureFixture
 ) -> None:
     Profile.objects.create(photo=ContentFile(b"not an image", name="bad.jpg"))
     with caplog.at_level(logging.WARNING, logger="thumbkit"):
@@ -167,7 +169,7 @@ def test_a_job_for_an_unreadable_file_ends_without_retrying(
 
 
 def test_a_thumbnail_asked_for_before_the_worker_runs_is_made_lazily(
-    db_tasks: None, media: Path
+    db_tasks: None, media: Media
 ) -> None:
     profile = Profile.objects.create(photo=upload("me.jpg"))
     small = Profile.objects.get(pk=profile.pk).photo.thumbnails.small
@@ -177,7 +179,7 @@ def test_a_thumbnail_asked_for_before_the_worker_runs_is_made_lazily(
     assert len(thumb_files(media)) == 2
 
 
-def test_the_worker_fills_the_manifest_column(db_tasks: None, media: Path) -> None:
+def test_the_worker_fills_the_manifest_column(db_tasks: None, media: Media) -> None:
     profile = ManifestProfile.objects.create(photo=upload("me.jpg"))
     assert ManifestProfile.objects.get(pk=profile.pk).photo_thumbs == {}
     run_worker()
@@ -195,7 +197,7 @@ def redeclared() -> Iterator[Any]:
     importlib.reload(thumbkit.tasks)
 
 
-def test_the_configured_backend_and_queue_are_used(media: Path, redeclared: Any) -> None:
+def test_the_configured_backend_and_queue_are_used(media: Media, redeclared: Any) -> None:
     tasks = {"thumbs": {"BACKEND": DB_BACKEND, "QUEUES": ["images"]}}
     with (
         override_settings(TASKS=tasks),
@@ -212,7 +214,7 @@ def test_the_configured_backend_and_queue_are_used(media: Path, redeclared: Any)
     assert len(thumb_files(media)) == 2
 
 
-def test_the_dummy_backend_enqueues_and_never_runs(media: Path) -> None:
+def test_the_dummy_backend_enqueues_and_never_runs(media: Media) -> None:
     default_task_backend = importlib.import_module(TASKS_MODULE).default_task_backend
     dummy = {"default": {"BACKEND": f"{TASKS_MODULE}.backends.dummy.DummyBackend"}}
     with override_settings(TASKS=dummy), thumbkit_settings(UPLOAD="task"):

@@ -11,11 +11,14 @@ from .api import (
     get_thumbnail,
     prefetch_thumbnails,
 )
+from .generators import ImageSpec
 from .query import ThumbnailQuerySet
+from .registry import register
 from .spec import Spec
 from .thumbnail import Thumbnail
 
 __all__ = [
+    "ImageSpec",
     "Spec",
     "Thumbnail",
     "ThumbnailQuerySet",
@@ -26,4 +29,5 @@ __all__ = [
     "fetch_thumbnails",
     "get_thumbnail",
     "prefetch_thumbnails",
+    "register",
 ]

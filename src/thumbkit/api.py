@@ -2,7 +2,9 @@
 
 Every lookup goes through :func:`resolve`: the records already memoised on the source
 object, else one store round trip for every source still unknown (``batch.load``), then the
-strategy for what the store does not have.
+strategy of each spec for what the store does not have (``thumbkit.strategies``): lazy
+generates, the others return stand-ins (a predicted record, a signed on-demand record, or
+a falsy :class:`~thumbkit.thumbnail.Placeholder`). Stand-ins are never memoised as made.
 """
 
 from __future__ import annotations
@@ -16,24 +18,27 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.db.models import Model
 
-from . import batch, files, limits
+from . import batch, files, limits, refs
 from .conf import get_settings, on_reset
-from .exceptions import SourceMissing
+from .exceptions import SourceMissing, StoreUnavailable
 from .keys import source_key, thumbnail_key
 from .signals import thumbnails_deleted
 from .source import Source, coerce
 from .spec import Spec, parse
 from .stores import get_store
-from .strategies import generate_locked, get_strategy
-from .thumbnail import Thumbnail
+from .strategies import generate_locked, get_strategy, is_stored, strategy_name
+from .thumbnail import Placeholder, Thumbnail
 
 Request = tuple[Source, Spec]
+Result = Thumbnail | Placeholder
 
 
-def get_thumbnail(source: Any, geometry_or_name: str | Spec, **options: Any) -> Thumbnail:
-    """The thumbnail of ``source`` for a geometry string or named spec, made if missing.
+def get_thumbnail(source: Any, geometry_or_name: str | Spec, **options: Any) -> Result:
+    """The thumbnail of ``source`` for a geometry string or named spec.
 
-    ``source`` is a FieldFile, a Django File or a name on the default storage.
+    ``source`` is a FieldFile, a Django File or a name on the default storage. A thumbnail
+    missing from the store is served by the spec's strategy: made now (lazy, the default),
+    or a stand-in (optimistic, deferred, on_demand; see ``thumbkit.strategies``).
     """
     fast = _fast_slot(source, geometry_or_name, options)
     if fast is not None and fast[1] in fast[0]:
@@ -42,7 +47,9 @@ def get_thumbnail(source: Any, geometry_or_name: str | Spec, **options: Any) -> 
     spec = get_spec(geometry_or_name, **options)
     src = coerce(source)
     result = batch.memo_hit(src, spec) or resolve([(src, spec)])[0]
-    if fast is not None or (fast := _fast_slot(source, geometry_or_name, options)):
+    if is_stored(result) and (
+        fast is not None or (fast := _fast_slot(source, geometry_or_name, options))
+    ):
         fast[0][fast[1]] = result
     return result
 
@@ -83,18 +90,52 @@ def get_spec(spec: str | Spec, **options: Any) -> Spec:
 @on_reset
 @functools.lru_cache(maxsize=1024)
 def _parse_cached(spec: str | Spec, options: tuple[tuple[str, Any], ...]) -> Spec:
-    return parse(spec, **dict(options))
+    parsed = parse(spec, **dict(options))
+    if isinstance(spec, str):
+        # A named spec with processors: its name (and JSON options) rebuild it elsewhere.
+        return refs.with_ref(parsed, refs.text_ref(spec, dict(options)))
+    if spec.ref is not None and (parsed.canonical, parsed.namer) != (spec.canonical, spec.namer):
+        # Options changed what the reference would rebuild: it no longer names this spec.
+        return replace(parsed, ref=None)
+    return parsed
 
 
-def resolve(requests: Sequence[Request]) -> list[Thumbnail]:
-    """Thumbnails for (source, spec) pairs: memo, one store read, then the strategy."""
-    found, missing, keys = _lookup(requests)
-    strategy = get_strategy()
+def resolve(requests: Sequence[Request]) -> list[Result]:
+    """:func:`_resolve`; while the store is unavailable, ``STORE_FALLBACK`` for each request
+    (nothing generated), or StoreUnavailable with ``ON_STORE_ERROR = "raise"``."""
+    try:
+        return _resolve(requests)
+    except StoreUnavailable as exc:
+        return batch.fallbacks(requests, exc)
+
+
+def _resolve(requests: Sequence[Request]) -> list[Result]:
+    """Thumbnails for (source, spec) pairs: memo, one store read, then each spec's strategy.
+
+    Misses of one source are handed to each strategy in one call (lazy generation reads
+    the source once for all its specs).
+    """
+    hits, missing, keys = _lookup(requests)
+    found: dict[str, Result] = dict(hits)
     for src, items in missing.values():
-        made = strategy.on_missing(src, items)
-        found.update(made)
-        _remember(src, made)
+        by_strategy: dict[str, list[tuple[Spec, str]]] = {}
+        for spec, key in items:
+            by_strategy.setdefault(strategy_name(spec), []).append((spec, key))
+        for name, group in by_strategy.items():
+            served = get_strategy(name).on_missing(src, group)
+            found.update(served)
+            _remember(src, {k: v for k, v in served.items() if is_stored(v)})
     return [found[key] for key in keys]
+
+
+def get_or_generate(source: Any, spec: Spec) -> Thumbnail:
+    """The stored thumbnail, generated now (under the store lock) if missing, whatever the
+    strategy: what the on-demand endpoint and the deferred task serve."""
+    src = coerce(source)
+    found, missing, keys = _lookup([(src, spec)], peers=False)
+    for group_src, items in missing.values():
+        found.update(generate_locked(group_src, items))
+    return found[keys[0]]
 
 
 def ensure(source: Any, specs: Sequence[Spec]) -> int:
@@ -114,7 +155,7 @@ def _lookup(
     requests: Sequence[Request], peers: bool = True
 ) -> tuple[dict[str, Thumbnail], dict[str, tuple[Source, list[tuple[Spec, str]]]], list[str]]:
     """Hits by key, misses grouped by source, and each request's key (versions applied)."""
-    loaded = batch.load((src for src, _ in requests), peers=peers)
+    loaded = batch.load((src for src, _ in requests), peers=peers, strict=True)
     found: dict[str, Thumbnail] = {}
     missing: dict[str, tuple[Source, list[tuple[Spec, str]]]] = {}
     keys: list[str] = []
@@ -256,6 +297,7 @@ __all__ = [
     "ensure",
     "fetch_thumbnails",
     "forget",
+    "get_or_generate",
     "get_spec",
     "get_thumbnail",
     "prefetch_thumbnails",

@@ -14,6 +14,11 @@ inherits no database connection, lock or thread from the parent, and sets Django
 with the parent's database, storage, cache and THUMBKIT settings (so it works under
 ``override_settings`` and on a test database too). A job that raises fails its item only;
 a worker process that dies fails the items it held, and a fresh pool takes the rest.
+
+Items are JSON-able tuples: :class:`Item` (a row's file) or any NamedTuple with a
+``describe()`` method (``generateimages``' sources). Each worker process runs the items of
+a chunk on ``threads`` threads, so downloads and uploads on a remote storage overlap with
+decoding and encoding: several I/O-bound jobs in flight per core.
 """
 
 from __future__ import annotations
@@ -22,9 +27,16 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import chain, islice
 from typing import Any, NamedTuple
 
@@ -34,6 +46,7 @@ from . import files
 from .batch import VERSION_SPEC
 from .exceptions import ThumbkitError
 from .keys import source_key
+from .progress import Progress as Progress  # re-exported: commands use bulk.Progress
 from .signals import thumbnails_deleted
 from .source import Source
 from .spec import Spec
@@ -48,6 +61,10 @@ FORWARDED_SETTINGS = ("DATABASES", "CACHES", "STORAGES", "MEDIA_ROOT", "MEDIA_UR
 # million-row table is never held in memory as futures.
 QUEUED = 2
 ROWS_PER_QUERY = 1000
+# Jobs in flight per worker process by default: generation reads a source and writes its
+# thumbnails (network round trips on S3) between CPU-bound decodes; a second thread keeps
+# the core busy meanwhile. Pillow releases the GIL while decoding, resizing and encoding.
+DEFAULT_THREADS = 2
 
 
 class Item(NamedTuple):
@@ -58,18 +75,22 @@ class Item(NamedTuple):
     attname: str
     name: str
 
+    def describe(self) -> str:
+        return f"pk={self.pk} ({self.name})"
 
-Job = Callable[[Item, Mapping[str, Any]], int]
+
+# A job takes an Item or another JSON-able NamedTuple with ``describe()``.
+Job = Callable[[Any, Mapping[str, Any]], int]
 Result = tuple[int, str | None]  # (count the job returned, error text or None)
 
 
 @dataclass(frozen=True)
 class Failure:
-    item: Item
+    item: Any  # the work item: an Item, or another NamedTuple with describe()
     error: str
 
     def __str__(self) -> str:
-        return f"pk={self.item.pk} ({self.item.name}): {self.error}"
+        return f"{self.item.describe()}: {self.error}"
 
 
 @dataclass
@@ -78,6 +99,13 @@ class Report:
     count: int = 0  # the sum of what the job returned (thumbnails made, removed, ...)
     failures: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
+
+    def add(self, other: Report) -> None:
+        """Fold another run's outcome into this one (several runs of one command)."""
+        self.items += other.items
+        self.count += other.count
+        self.failures += other.failures
+        self.seconds += other.seconds
 
 
 class PoolError(ThumbkitError):
@@ -123,78 +151,10 @@ def rows(
         last = page[-1][0]
 
 
-def chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     iterator = iter(items)
     while chunk := list(islice(iterator, max(1, size))):
         yield chunk
-
-
-# --- progress ----------------------------------------------------------------------------
-
-
-class Progress:
-    """``label [#####-----] 12/100  12% 3.4/s ETA 0:25`` on a stream (stderr).
-
-    On a terminal the line is redrawn in place at most ten times a second; elsewhere (logs,
-    CI) a full line is written every ``interval`` seconds and at the end.
-    """
-
-    def __init__(
-        self,
-        total: int,
-        stream: Any,
-        label: str = "",
-        enabled: bool = True,
-        interval: float | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.total, self.stream, self.label, self.enabled = total, stream, label, enabled
-        self.tty = bool(getattr(stream, "isatty", lambda: False)())
-        self.interval = interval if interval is not None else (0.1 if self.tty else 5.0)
-        self.clock = clock
-        self.done = 0
-        self.start = self.drawn = clock()
-
-    def advance(self, count: int = 1) -> None:
-        self.done += count
-        if self.enabled and self.clock() - self.drawn >= self.interval:
-            self._draw()
-
-    def close(self) -> None:
-        if self.enabled:
-            self._draw()
-            if self.tty:
-                self._write("\n")
-
-    def line(self) -> str:
-        elapsed = max(self.clock() - self.start, 1e-9)
-        rate = self.done / elapsed
-        share = self.done / self.total if self.total else 1.0
-        filled = round(share * 24)
-        left = (self.total - self.done) / rate if rate else None
-        return (
-            f"{self.label} [{'#' * filled}{'-' * (24 - filled)}] {self.done}/{self.total} "
-            f"{share:4.0%} {rate:.1f}/s ETA {_clock(left)}"
-        ).lstrip()
-
-    def _draw(self) -> None:
-        self.drawn = self.clock()
-        self._write(f"\r{self.line()}\033[K" if self.tty else f"{self.line()}\n")
-
-    def _write(self, text: str) -> None:
-        try:
-            self.stream.write(text, ending="")  # a management command's OutputWrapper
-        except TypeError:
-            self.stream.write(text)
-        self.stream.flush()
-
-
-def _clock(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    minutes, secs = divmod(int(seconds + 0.5), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
 
 
 # --- running -----------------------------------------------------------------------------
@@ -206,17 +166,20 @@ def default_workers() -> int:
 
 def run(
     job: Job,
-    items: Iterable[Item],
+    items: Iterable[Any],
     options: Mapping[str, Any],
     workers: int | None = None,
     chunk_size: int = 10,
     progress: Progress | None = None,
+    threads: int = DEFAULT_THREADS,
 ) -> Report:
     """Apply ``job`` to every item: in this process for one worker, else on a process pool.
 
     ``job`` must be a module-level function (children import it by name) and ``options``
     picklable. Without ``DJANGO_SETTINGS_MODULE`` (``settings.configure()``), children could
-    not set Django up, so the work runs in this process.
+    not set Django up, so the work runs in this process. Each worker process runs a chunk's
+    items on ``threads`` threads; in this process (one worker) items run one after the
+    other on the calling thread, which keeps its database connection and transaction.
     """
     workers = workers or default_workers()
     if not os.environ.get("DJANGO_SETTINGS_MODULE"):
@@ -225,7 +188,9 @@ def run(
     start = time.monotonic()
     batches = chunks(items, chunk_size)
     outcomes = (
-        _inline(job, batches, options) if workers == 1 else _pool(job, batches, options, workers)
+        _inline(job, batches, options)
+        if workers == 1
+        else _pool(job, batches, options, workers, max(1, threads))
     )
     for chunk, results in outcomes:
         _collect(report, chunk, results)
@@ -237,7 +202,7 @@ def run(
     return report
 
 
-def _collect(report: Report, chunk: Sequence[Item], results: Sequence[Result]) -> None:
+def _collect(report: Report, chunk: Sequence[Any], results: Sequence[Result]) -> None:
     report.items += len(chunk)
     for item, (count, error) in zip(chunk, results, strict=True):
         report.count += count
@@ -245,30 +210,57 @@ def _collect(report: Report, chunk: Sequence[Item], results: Sequence[Result]) -
             report.failures.append(Failure(item, error))
 
 
-def run_chunk(job: Job, chunk: Sequence[Item], options: Mapping[str, Any]) -> list[Result]:
-    """Run ``job`` on each item; an exception fails that item, not the chunk."""
-    results: list[Result] = []
-    for item in chunk:
-        try:
-            results.append((job(item, options), None))
-        except Exception as exc:  # a job's error is the item's outcome, reported at the end
-            results.append((0, f"{type(exc).__name__}: {exc}"))
-    return results
+def run_chunk(
+    job: Job, chunk: Sequence[Any], options: Mapping[str, Any], threads: int = 1
+) -> list[Result]:
+    """Run ``job`` on each item (on ``threads`` threads); an exception fails that item only."""
+    if threads <= 1 or len(chunk) <= 1:
+        return [attempt(job, item, options) for item in chunk]
+    return list(_thread_pool(threads).map(partial(_in_thread, job, options=options), chunk))
+
+
+def attempt(job: Job, item: Any, options: Mapping[str, Any]) -> Result:
+    try:
+        return job(item, options), None
+    except Exception as exc:  # a job's error is the item's outcome, reported at the end
+        return 0, f"{type(exc).__name__}: {exc}"
+
+
+def _in_thread(job: Job, item: Any, options: Mapping[str, Any]) -> Result:
+    from django.db import close_old_connections
+
+    try:
+        return attempt(job, item, options)
+    finally:
+        # Each item is a request's worth of work: a pool thread's connection is closed (or
+        # kept, per CONN_MAX_AGE) as at a request's end, never left to leak.
+        close_old_connections()
+
+
+_thread_pools: dict[int, ThreadPoolExecutor] = {}
+
+
+def _thread_pool(threads: int) -> ThreadPoolExecutor:
+    """The worker process's threads: made once, reused for every chunk it is given."""
+    pool = _thread_pools.get(threads)
+    if pool is None:
+        pool = _thread_pools[threads] = ThreadPoolExecutor(threads, "thumbkit-bulk")
+    return pool
 
 
 def _inline(
-    job: Job, batches: Iterator[list[Item]], options: Mapping[str, Any]
-) -> Iterator[tuple[list[Item], list[Result]]]:
+    job: Job, batches: Iterator[list[Any]], options: Mapping[str, Any]
+) -> Iterator[tuple[list[Any], list[Result]]]:
     for chunk in batches:
         yield chunk, run_chunk(job, chunk, options)
 
 
 def _pool(
-    job: Job, batches: Iterator[list[Item]], options: Mapping[str, Any], workers: int
-) -> Iterator[tuple[list[Item], list[Result]]]:
+    job: Job, batches: Iterator[list[Any]], options: Mapping[str, Any], workers: int, threads: int
+) -> Iterator[tuple[list[Any], list[Result]]]:
     fruitless = 0
     while True:
-        feed = _Feed(job, options, workers)
+        feed = _Feed(job, options, workers, threads)
         with _executor(workers) as pool:
             yield from feed.run(pool, batches)
         if not feed.broken:
@@ -286,19 +278,22 @@ def _pool(
 class _Feed:
     """Keeps a pool busy with chunks and yields each chunk's results as they finish."""
 
-    def __init__(self, job: Job, options: Mapping[str, Any], workers: int) -> None:
-        self.job, self.options, self.workers = job, options, workers
-        self.pending: dict[Future[list[Result]], list[Item]] = {}
-        self.unsent: list[list[Item]] = []  # taken from the rows but refused by a broken pool
+    def __init__(
+        self, job: Job, options: Mapping[str, Any], workers: int, threads: int = 1
+    ) -> None:
+        self.job, self.options, self.workers, self.threads = job, options, workers, threads
+        self.pending: dict[Future[list[Result]], list[Any]] = {}
+        self.unsent: list[list[Any]] = []  # taken from the rows but refused by a broken pool
         self.broken = ""
         self.completed = 0
 
     def run(
-        self, pool: ProcessPoolExecutor, batches: Iterator[list[Item]]
-    ) -> Iterator[tuple[list[Item], list[Result]]]:
+        self, pool: ProcessPoolExecutor, batches: Iterator[list[Any]]
+    ) -> Iterator[tuple[list[Any], list[Result]]]:
         for chunk in batches:
             try:
-                self.pending[pool.submit(child_chunk, self.job, chunk, self.options)] = chunk
+                submitted = pool.submit(child_chunk, self.job, chunk, self.options, self.threads)
+                self.pending[submitted] = chunk
             except BrokenProcessPool as exc:
                 self.broken = self.broken or f"{type(exc).__name__}: {exc}"
                 self.unsent.append(chunk)
@@ -309,7 +304,7 @@ class _Feed:
         while self.pending:
             yield from self._finished()
 
-    def _finished(self) -> Iterator[tuple[list[Item], list[Result]]]:
+    def _finished(self) -> Iterator[tuple[list[Any], list[Result]]]:
         done, _ = wait(self.pending, return_when=FIRST_COMPLETED)
         for future in done:
             chunk = self.pending.pop(future)
@@ -324,7 +319,7 @@ class _Feed:
             yield chunk, results
 
 
-def _failed(chunk: Sequence[Item], error: str) -> list[Result]:
+def _failed(chunk: Sequence[Any], error: str) -> list[Result]:
     return [(0, error)] * len(chunk)
 
 
@@ -365,12 +360,14 @@ def setup_child(config: Mapping[str, Any]) -> None:
     django.setup()
 
 
-def child_chunk(job: Job, chunk: Sequence[Item], options: Mapping[str, Any]) -> list[Result]:
+def child_chunk(
+    job: Job, chunk: Sequence[Any], options: Mapping[str, Any], threads: int = 1
+) -> list[Result]:
     """A chunk in a child process; then, like a request's end, drop stale connections."""
     from django.db import close_old_connections
 
     try:
-        return run_chunk(job, chunk, options)
+        return run_chunk(job, chunk, options, threads)
     finally:
         close_old_connections()
 

@@ -8,11 +8,13 @@ thumbkit.E004  THUMBKIT["ENGINE"] is unknown or cannot be imported
 thumbkit.E005  an optional extra the settings need is not installed
 thumbkit.E006  a named spec in THUMBKIT["SPECS"] is invalid
 thumbkit.E007  the cache store names a CACHES alias that does not exist
-thumbkit.E008  THUMBKIT["STRATEGY"] is unknown
+thumbkit.E008  THUMBKIT["STRATEGY"] is unknown, "deferred" without a Tasks framework, or
+               THUMBKIT["DEFERRED_FALLBACK"] is neither a mode nor a URL
 thumbkit.E009  THUMBKIT is not a dict, or a value has the wrong type or range
 thumbkit.E010  a declared thumbnail of a thumbkit ImageField is invalid
 thumbkit.E011  an ImageField's manifest_field does not name a JSONField of its model
 thumbkit.E012  THUMBKIT["UPLOAD"] is unknown, or "task" without a Tasks framework / backend
+thumbkit.E013  THUMBKIT["NAMER"] is unknown or cannot be imported
 =============  ==========================================================
 
 The checks import nothing they name: a module's presence is asked of ``find_spec``, so a
@@ -44,17 +46,26 @@ TYPES: dict[str, Kind] = {
     "STORE": str,
     "ENGINE": str,
     "STRATEGY": str,
+    "DEFERRED_FALLBACK": str,
     "PREFIX": str,
+    "NAMER": str,
     "STORE_OPTIONS": dict,
+    "ON_STORE_ERROR": str,
+    "STORE_FALLBACK": str,
+    "STORE_RETRY_AFTER": (int, float),
     "LIMITS": dict,
     "SPECS": dict,
     "QUALITY": int,
     "AVIF_SPEED": int,
     "LOCK_TIMEOUT": (int, float),
     "PROGRESSIVE": bool,
+    "CACHE_CONTROL": (str, type(None)),
     "UPLOAD": str,
     "TASK_BACKEND": str,
     "TASK_QUEUE": str,
+    "FORCE_SSL": bool,
+    "CACHE_BUSTER": (str, bool, type(None)),
+    "URL_DOMAIN": (str, type(None)),
 }
 
 UPLOAD_MODES = ("sync", "task", "off")
@@ -63,6 +74,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "QUALITY": (1, 100),
     "AVIF_SPEED": (0, 10),
     "LOCK_TIMEOUT": (0.001, float("inf")),
+    "STORE_RETRY_AFTER": (0, float("inf")),
 }
 
 
@@ -79,9 +91,12 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     errors += _extras(user)
     errors += _named("STORE", user, _registry("stores", "STORES"), "thumbkit.E003")
     errors += _named("ENGINE", user, _registry("engines", "ENGINES"), "thumbkit.E004")
+    errors += _named("NAMER", user, _namers(), "thumbkit.E013")
     errors += _cache_alias(user)
     errors += _strategy(user)
     errors += _upload(user)
+    errors += _on_store_error(user)
+    errors += _url_domain(user)
     errors += _specs()
     return errors
 
@@ -143,7 +158,7 @@ def _limits(limits: Any) -> list[CheckMessage]:
 
 def _is(value: Any, kind: Kind) -> bool:
     # bool is an int to Python, never to a user writing QUALITY = True.
-    if isinstance(value, bool) and kind is not bool:
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
         return False
     return isinstance(value, kind)
 
@@ -171,6 +186,12 @@ def _storage(user: dict[str, Any]) -> list[CheckMessage]:
             id="thumbkit.E002",
         )
     ]
+
+
+def _namers() -> dict[str, str]:
+    from .keys import NAMERS
+
+    return {name: f"thumbkit.keys.{func.__name__}" for name, func in NAMERS.items()}
 
 
 def _registry(package: str, name: str) -> dict[str, str]:
@@ -241,12 +262,39 @@ def _strategy(user: dict[str, Any]) -> list[CheckMessage]:
     from .strategies import STRATEGIES
 
     value = user.get("STRATEGY", DEFAULTS["STRATEGY"])
-    if value in STRATEGIES:
+    errors: list[CheckMessage] = []
+    problem = None if value in STRATEGIES else _import_problem(value)
+    if problem is not None:
+        errors.append(
+            Error(
+                f"THUMBKIT['STRATEGY'] = {value!r} is unknown: {problem}",
+                hint=f"Choose one of {', '.join(STRATEGIES)}, or a strategy class's dotted path.",
+                id="thumbkit.E008",
+            )
+        )
+    if value == "deferred" and not (_importable("django.tasks") or _importable("django_tasks")):
+        errors.append(
+            Error(
+                "THUMBKIT['STRATEGY'] = 'deferred' needs Django's Tasks framework.",
+                hint="Use Django >= 6.0, or pip install django-tasks on Django 5.2.",
+                id="thumbkit.E008",
+            )
+        )
+    return errors + _deferred_fallback(user)
+
+
+DEFERRED_FALLBACKS = ("none", "source", "predict")
+
+
+def _deferred_fallback(user: dict[str, Any]) -> list[CheckMessage]:
+    value = user.get("DEFERRED_FALLBACK", DEFAULTS["DEFERRED_FALLBACK"])
+    if value in DEFERRED_FALLBACKS or value.startswith(("/", "http://", "https://", "data:")):
         return []
     return [
         Error(
-            f"THUMBKIT['STRATEGY'] = {value!r} is unknown.",
-            hint=f"Choose one of {', '.join(STRATEGIES)}.",
+            f"THUMBKIT['DEFERRED_FALLBACK'] = {value!r} is neither a mode nor a URL.",
+            hint=f"Choose one of {', '.join(DEFERRED_FALLBACKS)}, or a URL starting with / "
+            "or http(s)://.",
             id="thumbkit.E008",
         )
     ]
@@ -276,6 +324,42 @@ def _upload(user: dict[str, Any]) -> list[CheckMessage]:
             f"THUMBKIT['TASK_BACKEND'] = {backend!r} is not an alias in TASKS.",
             hint=f"Aliases: {', '.join(sorted(tasks))}.",
             id="thumbkit.E012",
+        )
+    ]
+
+
+ON_STORE_ERROR_MODES = ("fallback", "raise")
+
+
+def _on_store_error(user: dict[str, Any]) -> list[CheckMessage]:
+    mode = user.get("ON_STORE_ERROR", DEFAULTS["ON_STORE_ERROR"])
+    if mode in ON_STORE_ERROR_MODES:
+        return []
+    return [
+        Error(
+            f"THUMBKIT['ON_STORE_ERROR'] = {mode!r} is unknown.",
+            hint=f"Choose one of {', '.join(ON_STORE_ERROR_MODES)}.",
+            id="thumbkit.E009",
+        )
+    ]
+
+
+def _url_domain(user: dict[str, Any]) -> list[CheckMessage]:
+    from urllib.parse import urlsplit
+
+    value = (user.get("URL_DOMAIN") or "").strip().rstrip("/")
+    if not value:
+        return []
+    parts = urlsplit(value if "//" in value else f"//{value}")
+    host_only = not (parts.path or parts.query or parts.fragment)
+    if parts.netloc and host_only and parts.scheme in ("", "http", "https"):
+        return []
+    return [
+        Error(
+            f"THUMBKIT['URL_DOMAIN'] = {value!r} is not a host.",
+            hint='Give a host, optionally with a scheme: "cdn.example.com" or '
+            '"https://cdn.example.com" (no path).',
+            id="thumbkit.E009",
         )
     ]
 

@@ -35,20 +35,44 @@ DEFAULTS: dict[str, Any] = {
     "STORAGE": "default",
     "STORE": "db",
     "STORE_OPTIONS": {},
+    # When the store cannot be reached during a lookup: "fallback" renders STORE_FALLBACK
+    # (logged once per outage), "raise" lets StoreUnavailable through (fail closed).
+    "ON_STORE_ERROR": "fallback",
+    # What a lookup renders then: "predict" (the name the thumbnail has once made), "source"
+    # (the source image), "none", or the URL of a placeholder image.
+    "STORE_FALLBACK": "predict",
+    # Seconds after a failure during which lookups skip the store and fall back at once.
+    "STORE_RETRY_AFTER": 5.0,
     "ENGINE": "pillow",
+    # "lazy", "optimistic", "deferred", "on_demand" or a class's dotted path (see strategies).
     "STRATEGY": "lazy",
+    # What the deferred strategy renders until its task made the thumbnail: "none" (a falsy
+    # placeholder without URL: the block tag's {% empty %}), "source", "predict", or a URL.
+    "DEFERRED_FALLBACK": "none",
     "LIMITS": {},
     "SPECS": {},
     "PREFIX": "thumbs",
+    # How generated files are named: "default", "hash", "source_name_as_path",
+    # "source_name_dot_hash" (imagekit's namers) or the dotted path of a function.
+    "NAMER": "default",
     "QUALITY": 85,
     "AVIF_SPEED": 8,
     "LOCK_TIMEOUT": 30.0,
     "PROGRESSIVE": True,
+    # The Cache-Control header of thumbnails uploaded to S3. Their names change whenever
+    # their content can, so browsers and CDNs may keep them for good. None sends none.
+    "CACHE_CONTROL": "max-age=31536000, immutable",
     # Declared thumbnails of a newly saved file: "sync" (after commit, in the process that
     # saved), "task" (a Django task, after commit) or "off" (made when first asked for).
     "UPLOAD": "sync",
     "TASK_BACKEND": "default",
     "TASK_QUEUE": "default",
+    # django-athumb's URL features, applied to every thumbnail URL (tags, .url, filters):
+    # FORCE_SSL makes them https; CACHE_BUSTER appends "?v=<text>" ("auto" or True: a
+    # version that changes with the source); URL_DOMAIN serves them from another host.
+    "FORCE_SSL": False,
+    "CACHE_BUSTER": None,
+    "URL_DOMAIN": None,
 }
 
 
@@ -67,18 +91,27 @@ class Settings:
     storage: str
     store: str
     store_options: Mapping[str, Any]
+    on_store_error: str
+    store_fallback: str
+    store_retry_after: float
     engine: str
     strategy: str
+    deferred_fallback: str
     limits: Limits
     specs: Mapping[str, Any]
     prefix: str
+    namer: str
     quality: int
     avif_speed: int
     lock_timeout: float
     progressive: bool
+    cache_control: str | None
     upload: str
     task_backend: str
     task_queue: str
+    force_ssl: bool = False
+    cache_buster: str | None = None
+    url_domain: str | None = None
     unknown_keys: tuple[str, ...] = field(default=())
 
 
@@ -107,20 +140,36 @@ def get_settings() -> Settings:
         storage=merged["STORAGE"],
         store=merged["STORE"],
         store_options=dict(merged["STORE_OPTIONS"]),
+        on_store_error=str(merged["ON_STORE_ERROR"]),
+        store_fallback=str(merged["STORE_FALLBACK"]),
+        store_retry_after=float(merged["STORE_RETRY_AFTER"]),
         engine=merged["ENGINE"],
         strategy=merged["STRATEGY"],
+        deferred_fallback=str(merged["DEFERRED_FALLBACK"]),
         limits=_limits(merged["LIMITS"]),
         specs=dict(merged["SPECS"]),
         prefix=str(merged["PREFIX"]).strip("/"),
+        namer=str(merged["NAMER"]),
         quality=int(merged["QUALITY"]),
         avif_speed=int(merged["AVIF_SPEED"]),
         lock_timeout=float(merged["LOCK_TIMEOUT"]),
         progressive=bool(merged["PROGRESSIVE"]),
+        cache_control=merged["CACHE_CONTROL"] or None,
         upload=str(merged["UPLOAD"]),
         task_backend=str(merged["TASK_BACKEND"]),
         task_queue=str(merged["TASK_QUEUE"]),
+        force_ssl=bool(merged["FORCE_SSL"]),
+        cache_buster=_cache_buster(merged["CACHE_BUSTER"]),
+        url_domain=str(merged["URL_DOMAIN"] or "").strip().rstrip("/") or None,
         unknown_keys=tuple(sorted(set(raw) - set(DEFAULTS))),
     )
+
+
+def _cache_buster(value: Any) -> str | None:
+    # True is "auto"; None, False and "" are off.
+    if value is True:
+        return "auto"
+    return (str(value).strip() or None) if value else None
 
 
 _resetters: list[Any] = [get_settings]

@@ -26,12 +26,11 @@ from django.db import models
 from django.db.models.fields.files import ImageFieldFile, ImageFileDescriptor
 from django.db.models.signals import post_delete, post_init, post_save, pre_delete
 
-from . import api, lifecycle
+from . import api, lifecycle, peers, refs
 from .conf import get_settings
 from .exceptions import InvalidSpec
 from .source import coerce
 from .spec import Spec
-from .thumbnail import Thumbnail
 
 Declared = Mapping[str, Any]  # name -> geometry string, named spec, or dict of options
 
@@ -67,20 +66,20 @@ def _geometry(size: Any, declared: Any) -> str:
 RESERVED = frozenset(name for name in dir(Mapping) if not name.startswith("_")) | {"all"}
 
 
-class Thumbnails(Mapping[str, Thumbnail]):
+class Thumbnails(Mapping[str, api.Result]):
     """``photo.thumbnails``: the declared thumbnails by name, in declaration order."""
 
     def __init__(self, file: ThumbkitFieldFile) -> None:
         self._file = file
 
-    def __getitem__(self, name: str) -> Thumbnail:
+    def __getitem__(self, name: str) -> api.Result:
         field = self._file.field
         if name not in field.thumbnails:
             raise KeyError(self._unknown(name))
         # get_thumbnail batches the row's peers (batch.load) on the first lookup.
         return api.get_thumbnail(self._file, field.declared_spec(name))
 
-    def __getattr__(self, name: str) -> Thumbnail:
+    def __getattr__(self, name: str) -> api.Result:
         if name.startswith("_"):
             raise AttributeError(name)
         try:
@@ -101,16 +100,16 @@ class Thumbnails(Mapping[str, Thumbnail]):
     def __contains__(self, name: object) -> bool:
         return name in self._file.field.thumbnails
 
-    def all(self) -> list[Thumbnail]:
+    def all(self) -> list[api.Result]:
         """Every declared thumbnail, in declaration order; missing ones are made together."""
         src = coerce(self._file)
         return api.resolve([(src, spec) for spec in self._file.field.declared_specs()])
 
-    def items(self) -> ItemsView[str, Thumbnail]:
+    def items(self) -> ItemsView[str, api.Result]:
         self.all()  # resolve (and make) them in one go; the view then reads the memo
         return super().items()
 
-    def values(self) -> ValuesView[Thumbnail]:
+    def values(self) -> ValuesView[api.Result]:
         self.all()
         return super().values()
 
@@ -173,7 +172,8 @@ class ImageField(models.ImageField):
             self._specs, self._specs_for = {}, current
         spec = self._specs.get(name)
         if spec is None:
-            spec = self._specs[name] = parse_declared(self.thumbnails[name])
+            ref = refs.field_ref(self.model._meta.label, self.name, name)
+            spec = self._specs[name] = refs.with_ref(parse_declared(self.thumbnails[name]), ref)
         return spec
 
     def declared_specs(self) -> list[Spec]:
@@ -256,3 +256,28 @@ def _name_problem(name: object) -> str | None:
 
 def thumbkit_fields(model: type[models.Model]) -> list[ImageField]:
     return [f for f in model._meta.concrete_fields if isinstance(f, ImageField)]
+
+
+def source_fields(model: type[models.Model]) -> list[models.FileField]:
+    """The file fields thumbkit follows on ``model``: its thumbkit ImageFields and the
+    fields its ImageSpecFields take their source from (any FileField)."""
+    extra = peers.spec_sources(model)
+    return [
+        f
+        for f in model._meta.concrete_fields
+        if isinstance(f, ImageField) or (f.attname in extra and isinstance(f, models.FileField))
+    ]
+
+
+# imagekit's field names live in their own module; importable from here as the contract says.
+from .specfields import ImageSpecField, ProcessedImageField  # noqa: E402
+
+__all__ = [
+    "ImageField",
+    "ImageSpecField",
+    "ProcessedImageField",
+    "ThumbkitFieldFile",
+    "Thumbnails",
+    "source_fields",
+    "thumbkit_fields",
+]

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 
-from django.core.files.storage import storages
+from django.core.files.storage import Storage, storages
 
 from . import files, pipeline
 from .conf import get_settings
 from .engines import get_engine
 from .exceptions import GenerationError, ThumbkitError
-from .keys import default_name, source_key
+from .keys import get_namer, source_key
 from .signals import thumbnails_generated
 from .source import Source
 from .spec import Spec
@@ -30,20 +31,22 @@ def generate(source: Source, items: Sequence[tuple[Spec, str]]) -> dict[str, Thu
     settings = get_settings()
     data = source.read()
     rendered = get_engine().render(data, [spec for spec, _ in items], settings)
-    alias = settings.storage
-    storage = storages[alias]
     src_key = source_key(source)
-    written: list[str] = []
+    written: list[tuple[Storage, str]] = []
+    uploads: list[files.Upload] = []
     thumbs: list[Thumbnail] = []
     try:
         for (spec, key), out in zip(items, rendered, strict=True):
-            name = default_name(source, spec, key, out.format, settings.prefix)
-            data = _post_processed(out.data, out.format, spec)
-            written.append(files.write(storage, name, data))
+            alias = spec.storage or settings.storage
+            storage = storages[alias]
+            namer = get_namer(spec.namer or settings.namer)
+            name = namer(source, spec, key, out.format, settings.prefix)
+            data = post_processed(out.data, out.format, spec)
+            uploads.append(files.Upload(storage, name, data, out.format))
             thumbs.append(
                 Thumbnail(
                     key=key,
-                    name=written[-1],
+                    name=name,
                     width=out.width,
                     height=out.height,
                     format=out.format,
@@ -53,15 +56,19 @@ def generate(source: Source, items: Sequence[tuple[Spec, str]]) -> dict[str, Thu
                     source_name=source.name,
                 )
             )
+        # Everything is rendered before anything is written; uploads to a remote storage
+        # go at once. A storage may store a file under another name than asked: keep that.
+        stored = files.write_many(uploads, written)
+        thumbs = [_stored_as(thumb, name) for thumb, name in zip(thumbs, stored, strict=True)]
         get_store().set_many(thumbs)
     except BaseException:
-        _remove(storage, written)
+        _remove(written)
         raise
     thumbnails_generated.send(sender=Thumbnail, source=source, thumbnails=thumbs)
     return {t.key: t for t in thumbs}
 
 
-def _post_processed(data: bytes, fmt: str, spec: Spec) -> bytes:
+def post_processed(data: bytes, fmt: str, spec: Spec) -> bytes:
     try:
         return pipeline.run_post(data, fmt, spec.post_processors)
     except ThumbkitError:
@@ -70,9 +77,10 @@ def _post_processed(data: bytes, fmt: str, spec: Spec) -> bytes:
         raise GenerationError(f"A post-processor of {spec.canonical!r} failed: {exc!r}") from exc
 
 
-def _remove(storage: object, names: list[str]) -> None:
-    for name in names:
-        try:
-            files.delete(storage, name)  # type: ignore[arg-type]
-        except ThumbkitError:
-            logger.warning("Could not remove %s after a failed generation", name, exc_info=True)
+def _stored_as(thumb: Thumbnail, name: str) -> Thumbnail:
+    return thumb if thumb.name == name else dataclasses.replace(thumb, name=name)
+
+
+def _remove(written: list[tuple[Storage, str]]) -> None:
+    for name, error in files.delete_many(written):
+        logger.warning("Could not remove %s after a failed generation", name, exc_info=error)

@@ -26,6 +26,13 @@ class Plan:
     smart: bool  # entropy crop to ``cropped`` size, box found on pixels
     cropped: Size  # after cropping
     canvas: Size | None  # padding canvas, when padding applies
+    # The smallest decode that serves this plan: ``scaled``, or for a spec without geometry
+    # the size its first resizing processor asks for (so a JPEG can still be drafted).
+    need: Size | None = None
+
+    @property
+    def decode(self) -> Size:
+        return self.need or self.scaled
 
     @property
     def output(self) -> Size:
@@ -53,6 +60,8 @@ def box_size(spec: Spec, source: Size) -> Size:
 
 
 def plan(spec: Spec, source: Size) -> Plan:
+    if not spec.has_geometry:
+        return _original(spec, source)
     box = box_size(spec, source)
     scaled = _scaled(spec, source, box)
     crop, smart, cropped = _crop(spec, scaled, box)
@@ -60,6 +69,16 @@ def plan(spec: Spec, source: Size) -> Plan:
     return Plan(
         source=source, scaled=scaled, crop=crop, smart=smart, cropped=cropped, canvas=canvas
     )
+
+
+def _original(spec: Spec, source: Size) -> Plan:
+    """Keep the source size; only a first processor that resizes may lower the decode."""
+    need = None
+    hint = getattr(spec.processors[0], "target_size", None) if spec.processors else None
+    target = hint(source) if callable(hint) else None
+    if target is not None and target[0] <= source[0] and target[1] <= source[1]:
+        need = (max(1, target[0]), max(1, target[1]))
+    return Plan(source, source, None, False, source, None, need)
 
 
 def _scaled(spec: Spec, source: Size, box: Size) -> Size:

@@ -12,7 +12,11 @@ import posixpath
 import re
 import unicodedata
 from collections.abc import Callable
+from typing import cast
 
+from django.utils.module_loading import import_string
+
+from .exceptions import ConfigurationError
 from .source import Source
 from .spec import Spec
 
@@ -49,6 +53,58 @@ def default_name(source: Source, spec: Spec, key: str, fmt: str, prefix: str) ->
     # An empty prefix must not turn the name into an absolute path.
     prefix = prefix.strip("/")
     return f"{prefix}/{name}" if prefix else name
+
+
+def hash_name(source: Source, spec: Spec, key: str, fmt: str, prefix: str) -> str:
+    """``<prefix>/<k0k1>/<k2k3>/<key>.<ext>``: imagekit's ``hash`` namer, nothing readable."""
+    return _prefixed(prefix, f"{key[:2]}/{key[2:4]}/{key}.{extension(fmt)}")
+
+
+def source_name_as_path(source: Source, spec: Spec, key: str, fmt: str, prefix: str) -> str:
+    """``<prefix>/<source dir>/<source stem>/<key[:16]>.<ext>``: imagekit's default namer."""
+    return _prefixed(prefix, f"{_safe_path(source.name)}/{key[:16]}.{extension(fmt)}")
+
+
+def source_name_dot_hash(source: Source, spec: Spec, key: str, fmt: str, prefix: str) -> str:
+    """``<prefix>/<source dir>/<source stem>.<key[:12]>.<ext>``: imagekit's third namer."""
+    return _prefixed(prefix, f"{_safe_path(source.name)}.{key[:12]}.{extension(fmt)}")
+
+
+NAMERS: dict[str, Namer] = {
+    "default": default_name,
+    "hash": hash_name,
+    "source_name_as_path": source_name_as_path,
+    "source_name_dot_hash": source_name_dot_hash,
+}
+
+
+def get_namer(name: str) -> Namer:
+    """A namer by its short name (``NAMERS``) or the dotted path of a function like them."""
+    namer = NAMERS.get(name)
+    if namer is not None:
+        return namer
+    try:
+        found = import_string(name)
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"Unknown namer {name!r}: use one of {', '.join(NAMERS)} or a dotted path ({exc})."
+        ) from None
+    if not callable(found):
+        raise ConfigurationError(f"The namer {name!r} is not callable.")
+    return cast(Namer, found)
+
+
+def _prefixed(prefix: str, name: str) -> str:
+    prefix = prefix.strip("/")
+    return f"{prefix}/{name}" if prefix else name
+
+
+def _safe_path(name: str) -> str:
+    # Every directory reduced like a stem, so a source name can never climb out of the prefix.
+    parts = posixpath.splitext(name.replace("\\", "/"))[0].split("/")
+    kept = "/".join(safe_stem(part) for part in parts if part not in ("", ".", ".."))
+    # A name of nothing but separators and dots must not leave an empty directory ("//").
+    return kept or "image"
 
 
 def extension(fmt: str) -> str:

@@ -24,6 +24,7 @@ from .conf import get_settings
 from .exceptions import GenerationError, LockTimeout, SourceError, StoreError
 from .keys import source_key
 from .source import Source, coerce
+from .spec import Spec
 from .stores import get_store
 from .thumbnail import Thumbnail
 
@@ -35,6 +36,7 @@ logger = logging.getLogger("thumbkit")
 INITIAL = "_thumbkit_initial"
 PENDING = "_thumbkit_pending"
 WRITTEN = "_thumbkit_written"
+PLAIN = "_thumbkit_plain"  # pre_save state of ImageSpecField sources that are plain fields
 MEMO = "_thumbkit_memo"  # the attribute Source.memo() keeps resolved records in
 
 # Failures of thumbnail work after a save: logged, because the save itself succeeded.
@@ -86,10 +88,10 @@ def initialised(sender: type[models.Model], instance: models.Model, **kwargs: An
 
 def remember(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
     """``post_init``: remember the file names the row was loaded with."""
-    from .fields import thumbkit_fields
+    from .fields import source_fields
 
     instance.__dict__[INITIAL] = {
-        f.attname: _stored_name(instance.__dict__.get(f.attname)) for f in thumbkit_fields(sender)
+        f.attname: _stored_name(instance.__dict__.get(f.attname)) for f in source_fields(sender)
     }
 
 
@@ -139,8 +141,42 @@ def _initial(instance: models.Model, attname: str) -> str:
     return name
 
 
+def presaving(
+    sender: type[models.Model],
+    instance: models.Model,
+    update_fields: Any = None,
+    **kwargs: Any,
+) -> None:
+    """``pre_save``: for source fields that are not thumbkit's (a plain ImageField an
+    ImageSpecField reads), note what ``ImageField.pre_save`` notes for its own file: a new
+    row, and an upload not written yet."""
+    from .fields import ImageField, source_fields
+
+    plain = {}
+    for field in source_fields(sender):
+        if isinstance(field, ImageField) or field.attname not in instance.__dict__:
+            continue
+        if update_fields is not None and field.name not in update_fields:
+            continue
+        file = getattr(instance, field.attname)
+        fresh = bool(file) and not getattr(file, "_committed", True)
+        plain[field.attname] = (instance._state.adding, fresh)
+    if plain:
+        instance.__dict__[PLAIN] = plain
+
+
+def _note_plain(instance: models.Model) -> None:
+    # After the save wrote the file: its stored name is known now.
+    for attname, (adding, fresh) in instance.__dict__.pop(PLAIN, {}).items():
+        initial = "" if adding else _initial(instance, attname)
+        current = getattr(instance, attname).name or ""
+        if fresh or current != initial:
+            instance.__dict__.setdefault(PENDING, {})[attname] = (initial, current, fresh)
+
+
 def saved(sender: type[models.Model], instance: models.Model, using: str, **kwargs: Any) -> None:
     """``post_save``: schedule the file's thumbnail work for after commit."""
+    _note_plain(instance)
     pending = instance.__dict__.pop(PENDING, {})
     ref, label = weakref.ref(instance), sender._meta.label
     for attname, (old, new, uploading) in pending.items():
@@ -167,18 +203,18 @@ def _committed(
 
 def deleting(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
     """``pre_delete``: load a deferred file name while the row still exists."""
-    from .fields import thumbkit_fields
+    from .fields import source_fields
 
-    deferred = [f.attname for f in thumbkit_fields(sender) if f.attname not in instance.__dict__]
+    deferred = [f.attname for f in source_fields(sender) if f.attname not in instance.__dict__]
     if deferred and instance.pk is not None:
         instance.refresh_from_db(fields=deferred)
 
 
 def deleted(sender: type[models.Model], instance: models.Model, using: str, **kwargs: Any) -> None:
     """``post_delete``: the row is gone, so are its thumbnails (after commit)."""
-    from .fields import thumbkit_fields
+    from .fields import source_fields
 
-    for field in thumbkit_fields(sender):
+    for field in source_fields(sender):
         name = instance.__dict__.get(field.attname)
         name = getattr(name, "name", name)
         if name:
@@ -205,18 +241,19 @@ def after_commit(label: str, pk: Any, attname: str, old: str, new: str, uploadin
             _clear_manifest(field, pk, new)
         elif old and old != new:
             _forget_unused(label, attname, old)
-        if new and (uploading or old != new) and field.generate_on_save and field.thumbnails:
+        if new and (uploading or old != new):
             dispatch(label, pk, attname, new)
     except RECOVERABLE:
         logger.warning("Thumbnails of %s %s.%s failed", label, pk, attname, exc_info=True)
 
 
-def _clear_manifest(field: ImageField, pk: Any, name: str) -> None:
+def _clear_manifest(field: models.FileField, pk: Any, name: str) -> None:
     # pre_save empties the manifest only when its column comes after the file's: here it is
     # emptied whatever the order, or the row would describe the old version of the name.
-    if field.manifest_field:
+    column = getattr(field, "manifest_field", None)
+    if column:
         rows = field.model._base_manager.filter(pk=pk, **{field.attname: name})
-        rows.update(**{field.manifest_field: {}})
+        rows.update(**{column: {}})
 
 
 def forget(label: str, attname: str, name: str) -> None:
@@ -240,20 +277,38 @@ def _forget_unused(label: str, attname: str, name: str) -> None:
 
 
 def dispatch(label: str, pk: Any, attname: str, name: str) -> None:
-    """Generate now, or enqueue the task when ``THUMBKIT["UPLOAD"] == "task"``."""
+    """Generate now, or enqueue the task when ``THUMBKIT["UPLOAD"] == "task"``.
+
+    What is made: the field's declared thumbnails (``generate_on_save``) and the images of
+    the ImageSpecFields reading the file whose strategy is optimistic; those whose strategy
+    is deferred are always left to the task.
+    """
+    from .specfields import spec_fields
+
+    field = _field(label, attname)
+    declared = getattr(field, "generate_on_save", False) and bool(getattr(field, "thumbnails", {}))
+    modes = {f.save_mode() for f in spec_fields(apps.get_model(label), attname)}
+    now = declared or "generate" in modes
     mode = get_settings().upload
-    if mode == "off":
+    if mode == "task" and (now or "enqueue" in modes):
+        enqueue(label, pk, attname, name)
         return
-    if mode == "task":
-        from .tasks import enqueue_field_thumbnails
-
-        enqueue_field_thumbnails(label, pk, attname, name)
-    else:
-        generate_declared(label, pk, attname, name)
+    if now and mode != "off":
+        generate_declared(label, pk, attname, name, deferred=False)
+    if "enqueue" in modes:
+        enqueue(label, pk, attname, name)
 
 
-def generate_declared(label: str, pk: Any, attname: str, name: str) -> int:
-    """Make the declared thumbnails of one row's file; a no-op if the file changed since."""
+def enqueue(label: str, pk: Any, attname: str, name: str) -> None:
+    from .tasks import enqueue_field_thumbnails
+
+    enqueue_field_thumbnails(label, pk, attname, name)
+
+
+def generate_declared(label: str, pk: Any, attname: str, name: str, deferred: bool = True) -> int:
+    """Make the declared thumbnails of one row's file, and the images of the ImageSpecFields
+    that read it and are made on save (optimistic; deferred too unless ``deferred=False``);
+    a no-op if the file changed since."""
     model = apps.get_model(label)
     instance = model._base_manager.filter(pk=pk).first()
     if instance is None:
@@ -264,11 +319,25 @@ def generate_declared(label: str, pk: Any, attname: str, name: str) -> int:
     field = _field(label, attname)
     load_instances([instance])
     try:
-        return api.ensure(file, field.declared_specs())
+        return api.ensure(file, _save_specs(field, instance, deferred))
     except SourceError:
         # Retrying cannot help a missing or unreadable file: say so once and stop.
         logger.warning("Cannot make the thumbnails of %s %s.%s", label, pk, attname, exc_info=True)
         return 0
+
+
+def _save_specs(field: models.FileField, instance: models.Model, deferred: bool) -> list[Spec]:
+    from .fields import ImageField
+    from .specfields import spec_fields
+
+    declared = isinstance(field, ImageField) and field.generate_on_save
+    specs = field.declared_specs() if isinstance(field, ImageField) and declared else []
+    wanted = {"generate", "enqueue"} if deferred else {"generate"}
+    file = getattr(instance, field.attname)
+    for spec_field in spec_fields(type(instance), field.attname):
+        if spec_field.save_mode() in wanted:
+            specs.append(spec_field.spec_for(file))
+    return specs
 
 
 def write_manifest(sender: Any, source: Source, **kwargs: Any) -> None:
@@ -299,9 +368,7 @@ def write_manifest(sender: Any, source: Source, **kwargs: Any) -> None:
         instance.__dict__[field.manifest_field] = manifest
 
 
-def _field(label: str, attname: str) -> ImageField:
-    from .fields import ImageField
-
+def _field(label: str, attname: str) -> models.FileField:
     field = apps.get_model(label)._meta.get_field(attname)
-    assert isinstance(field, ImageField)
+    assert isinstance(field, models.FileField)
     return field

@@ -5,6 +5,7 @@ They read ``THUMBKIT["LIMITS"]`` and never touch Pillow's process-wide ``MAX_IMA
 
 from __future__ import annotations
 
+from . import pipeline
 from .conf import Limits
 from .exceptions import OutputTooLarge, SourceTooLarge
 from .geometry import Plan
@@ -43,7 +44,14 @@ def check_request(spec: Spec, limits: Limits) -> None:
 
 
 def check_output(plan: Plan, spec: Spec, limits: Limits) -> None:
-    check_size(plan.output, spec, limits)
+    if spec.has_geometry:
+        check_size(plan.output, spec, limits)
+        return
+    # A processors-only spec: check what its processors will make, when they can tell;
+    # otherwise the engine checks the result once they have run.
+    predicted = pipeline.output_size(spec.processors, plan.source)
+    if predicted is not None:
+        check_size(predicted, spec, limits)
 
 
 def check_size(size: tuple[int, int], spec: Spec, limits: Limits) -> None:

@@ -18,6 +18,7 @@ cohort of its own (it resolves alone unless prefetched explicitly).
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 from collections.abc import Callable, Iterable
@@ -40,6 +41,25 @@ except ImportError:  # Django 5.2 has no fetch modes
 MAX_COHORT = 10_000
 
 _local = threading.local()
+
+# Per model, the file fields that ImageSpecFields read their source from (a plain
+# models.ImageField included): their rows batch like thumbkit ImageFields' rows.
+_spec_sources: dict[type[Model], set[str]] = {}
+
+
+def add_spec_source(model: type[Model], attname: str) -> None:
+    _spec_sources.setdefault(model, set()).add(attname)
+    _spec_sources_of.cache_clear()
+
+
+def spec_sources(model: type[Model]) -> frozenset[str]:
+    """The ImageSpecField source fields of ``model`` (registered on it or a parent)."""
+    return _spec_sources_of(model)
+
+
+@functools.cache
+def _spec_sources_of(model: type[Model]) -> frozenset[str]:
+    return frozenset(name for klass in model.__mro__ for name in _spec_sources.get(klass, ()))
 
 
 class Cohort:
@@ -137,7 +157,8 @@ def peer_sources(sources: Iterable[Source]) -> list[Source]:
     """The sources of every thumbkit field of the instances ``sources`` came from and their
     peers (per each instance's fetch mode, which may raise ``FieldFetchBlocked``).
 
-    Sources that are not the file of a saved model instance's thumbkit field have no peers.
+    Sources that are not the file of a saved model instance's thumbkit field (or of a field
+    an ImageSpecField reads) have no peers.
     Deferred and empty fields are left out: loading them would cost a query per row.
     """
     from .fields import ImageField  # fields imports this module
@@ -150,7 +171,10 @@ def peer_sources(sources: Iterable[Source]) -> list[Source]:
     for src in sources:
         field = getattr(src.origin, "field", None)
         instance = getattr(src.origin, "instance", None)
-        if not isinstance(field, ImageField) or instance is None or instance.pk is None:
+        if instance is None or instance.pk is None:
+            continue
+        attname = getattr(field, "attname", None)
+        if not isinstance(field, ImageField) and attname not in spec_sources(type(instance)):
             continue
         if id(instance) not in found:
             fetch(field, instance, collect)
@@ -158,10 +182,10 @@ def peer_sources(sources: Iterable[Source]) -> list[Source]:
 
 
 def _loaded_sources(instance: Model) -> list[Source]:
-    from .fields import thumbkit_fields
+    from .fields import source_fields
 
     sources = []
-    for field in thumbkit_fields(type(instance)):
+    for field in source_fields(type(instance)):
         if field.attname in instance.__dict__:
             file = getattr(instance, field.attname)
             if file:

@@ -6,12 +6,14 @@ Grammar (sorl-thumbnail's geometry, plus options)::
     geometry  := W "x" H | W | "x" H            (positive integers)
     option    := key "=" value | flag           (flag: "crop" = crop=center, "upscale", ...)
 
-Options: crop (center, top, bottom, left, right, "X Y" with X/Y in %, px or keywords, smart,
-noop), upscale, quality (1-100), format (JPEG, PNG, WEBP, AVIF, GIF), progressive, padding,
-padding_color (#rgb/#rrggbb), background (#rgb/#rrggbb, for flattening transparency),
-colorspace (RGB, GRAY). Keyword options given to ``get_thumbnail`` use the same names, plus
-``processors`` and ``post_processors`` (lists; see ``thumbkit.pipeline``), which are also
-accepted in named specs.
+The geometry ``original`` keeps the source's size, for specs whose processors do the
+resizing (imagekit's style). Options: crop (center, top, bottom, left, right, "X Y" with X/Y
+in %, px or keywords, smart, noop), upscale, quality (1-100), format (JPEG, PNG, WEBP, AVIF,
+GIF), progressive, padding, padding_color (#rgb/#rrggbb), background (#rgb/#rrggbb, for
+flattening transparency), colorspace (RGB, GRAY), storage (a STORAGES alias), strategy and
+namer. Keyword options given to ``get_thumbnail`` use the same names, plus ``processors`` and
+``post_processors`` (lists; see ``thumbkit.pipeline``), which are also accepted in named
+specs.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ FORMAT_ALIASES = {"JPG": "JPEG"}
 COLORSPACES = ("RGB", "GRAY")
 DEFAULT_PADDING_COLOR = "#ffffff"
 FLAGS = {"crop": "center", "upscale": True, "progressive": True, "padding": True}
+# The geometry of a spec that keeps the source's size (processors do the work).
+ORIGINAL = "original"
 
 _GEOMETRY = re.compile(r"^(?P<w>\d+)?(?:x(?P<h>\d+))?$")
 _OFFSET = re.compile(r"^(?P<value>\d+)(?P<unit>%|px)$")
@@ -64,6 +68,21 @@ class Spec:
     # Pillow-image processors run after the geometry; post-processors on the encoded bytes.
     processors: tuple[Any, ...] = field(default=(), repr=False)
     post_processors: tuple[Any, ...] = field(default=(), repr=False)
+    # The STORAGES alias for the files (None: THUMBKIT["STORAGE"]); part of the key, since
+    # the same spec on two storages makes two files.
+    storage: str | None = None
+    # How misses are served and how files are named: neither changes the pixels, so they
+    # are not part of the canonical text (a spec moved to another strategy keeps its files).
+    strategy: str | None = None
+    namer: str | None = None
+    # A JSON reference that rebuilds this spec in another process (a task worker, the
+    # on-demand endpoint); see ``thumbkit.refs``. Not canonical: it says where, not what.
+    ref: str | None = field(default=None, repr=False)
+
+    @property
+    def has_geometry(self) -> bool:
+        """False for processors-only specs (imagekit's ImageSpec): the source size is kept."""
+        return self.width is not None or self.height is not None
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Spec) and other.canonical == self.canonical
@@ -73,6 +92,8 @@ class Spec:
 
     @property
     def geometry(self) -> str:
+        if not self.has_geometry:
+            return ORIGINAL
         if self.height is None:
             return str(self.width)
         if self.width is None:
@@ -110,6 +131,8 @@ class Spec:
             out["processors"] = steps_text(self.processors)
         if self.post_processors:
             out["post_processors"] = steps_text(self.post_processors)
+        if self.storage is not None:
+            out["storage"] = self.storage
         return out
 
     def crop_offsets(self) -> tuple[str, str] | None:
@@ -167,9 +190,11 @@ def _named(name: str) -> Spec | None:
         return _named_part(name, value, {})
     if isinstance(value, Mapping):
         options = dict(value)
-        size = options.pop("size", None)
+        size = options.pop("size", ORIGINAL if options.get("processors") else None)
         if not isinstance(size, str):
-            raise invalid(name, f"THUMBKIT['SPECS'][{name!r}] needs a 'size' geometry string")
+            raise invalid(
+                name, f"THUMBKIT['SPECS'][{name!r}] needs a 'size' geometry string or processors"
+            )
         return _named_part(name, size, options)
     raise invalid(name, f"THUMBKIT['SPECS'][{name!r}] must be a string or a dict, not {value!r}")
 
@@ -182,6 +207,8 @@ def _named_part(name: str, text: str, options: Mapping[str, Any]) -> Spec:
 
 
 def _geometry(head: str, text: str) -> tuple[int | None, int | None]:
+    if head == ORIGINAL:
+        return None, None
     match = _GEOMETRY.match(head)
     if not match or not (match["w"] or match["h"]):
         raise invalid(text, f"{head!r} is not a geometry or a spec name")
@@ -300,6 +327,14 @@ def _clean_colorspace(value: Any) -> str | None:
     return name
 
 
+def _clean_name(value: Any, what: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or " " in value.strip():
+        raise ValueError(f"expected {what} without spaces")
+    return value.strip()
+
+
 def _clean_progressive(value: Any) -> bool | None:
     return None if value is None else _clean_bool(value)
 
@@ -316,4 +351,7 @@ _CLEANERS: dict[str, Any] = {
     "colorspace": _clean_colorspace,
     "processors": lambda value: load_steps(value, "processor"),
     "post_processors": lambda value: load_steps(value, "post-processor"),
+    "storage": lambda value: _clean_name(value, "a STORAGES alias"),
+    "strategy": lambda value: _clean_name(value, "a strategy name"),
+    "namer": lambda value: _clean_name(value, "a namer name or dotted path"),
 }

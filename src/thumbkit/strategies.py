@@ -1,56 +1,179 @@
-"""Strategies: what happens when a thumbnail is not in the store yet.
+"""Strategies: what a lookup returns for a thumbnail the store does not have yet.
 
-``lazy`` (the default) generates it now, under a per-key lock: concurrent callers for the
-same thumbnail wait for the one that holds the lock and read its result.
+``lazy`` (the default)
+    generate it now, under a per-key lock: concurrent callers for the same thumbnail wait
+    for the one holding the lock and read its result (imagekit's JustInTime).
+``optimistic``
+    never generate during a render: assume the file exists and return its predicted record
+    (the deterministic name, size unknown). Files are made when the source is saved
+    (declared thumbnails) or by ``api.ensure`` and the commands (imagekit's Optimistic).
+``deferred``
+    enqueue a Django task that makes it (once per key and process while pending) after the
+    transaction commits, and return ``THUMBKIT["DEFERRED_FALLBACK"]`` now.
+``on_demand``
+    return a record whose URL is a signed URL to thumbkit's endpoint, which makes the file
+    on the first browser request and redirects to it; once the store has the record, the
+    direct URL is rendered.
+
+A strategy is chosen per spec (``spec.strategy``), so per field or generator too, else by
+``THUMBKIT["STRATEGY"]``; either may also be the dotted path of a class like these.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
-from typing import Protocol
+from typing import Any, Protocol, TypeGuard
 
-from .conf import get_settings
+from django.db import transaction
+from django.utils.module_loading import import_string
+
+from . import refs
+from .conf import get_settings, on_reset
 from .exceptions import ConfigurationError, LockTimeout
+from .fallback import fallback, predicted
 from .generate import generate
 from .source import Source
 from .spec import Spec
 from .stores import get_store
-from .thumbnail import Thumbnail
+from .thumbnail import Placeholder, Thumbnail
+
+logger = logging.getLogger("thumbkit")
+
+Items = Sequence[tuple[Spec, str]]
+Served = Mapping[str, Thumbnail | Placeholder]
 
 
 class Strategy(Protocol):
     """Decide what to return for thumbnails missing from the store.
 
-    Example, a strategy that never generates (missing thumbnails are simply absent)::
+    ``on_missing`` gets one source and its missing (spec, key) items, and returns what can be
+    served now, by key: stored records, or stand-ins (a :class:`Placeholder`, or a record
+    of unknown size, width 0). Example, a strategy that always shows the source::
 
-        class Never:
+        class ShowSource:
             def on_missing(self, source, items):
-                return {}
+                return {key: fallback(source, spec, key, "source") for spec, key in items}
     """
 
-    def on_missing(self, source: Source, items: Sequence[tuple[Spec, str]]) -> dict[str, Thumbnail]:
+    def on_missing(self, source: Source, items: Items) -> Served:
         """Return what can be served now for the missing (spec, key) items, by key."""
 
 
 class Lazy:
-    def on_missing(self, source: Source, items: Sequence[tuple[Spec, str]]) -> dict[str, Thumbnail]:
+    def on_missing(self, source: Source, items: Items) -> Served:
         return generate_locked(source, items)
 
 
-STRATEGIES: dict[str, type[Strategy]] = {"lazy": Lazy}
+class Optimistic:
+    def on_missing(self, source: Source, items: Items) -> Served:
+        return {key: predicted(source, spec, key) for spec, key in items}
 
 
+class Deferred:
+    def on_missing(self, source: Source, items: Items) -> Served:
+        from . import tasks  # raises ConfigurationError without a Tasks framework
+
+        alias = refs.storage_alias(source, "deferred")
+        # Every reference first: a spec that has none raises before anything is claimed.
+        jobs = [(alias, source.name, refs.require(spec, "deferred")) for spec, _key in items]
+        for job in jobs:
+            if _claim(job):
+                transaction.on_commit(functools.partial(_enqueue, tasks.enqueue_thumbnail, job))
+        mode = get_settings().deferred_fallback
+        return {key: fallback(source, spec, key, mode) for spec, key in items}
+
+
+class OnDemand:
+    def on_missing(self, source: Source, items: Items) -> Served:
+        from .endpoint import signed_record
+
+        return {key: signed_record(source, spec, key) for spec, key in items}
+
+
+STRATEGIES: dict[str, type[Strategy]] = {
+    "lazy": Lazy,
+    "optimistic": Optimistic,
+    "deferred": Deferred,
+    "on_demand": OnDemand,
+}
+
+
+def strategy_name(spec: Spec) -> str:
+    return spec.strategy or get_settings().strategy
+
+
+@on_reset
+@functools.lru_cache(maxsize=64)
 def get_strategy(name: str | None = None) -> Strategy:
+    """The strategy ``name`` (a built-in name or a class's dotted path; None: the setting)."""
     name = name or get_settings().strategy
+    cls = STRATEGIES.get(name)
+    if cls is None:
+        try:
+            cls = import_string(name) if "." in name else None
+        except ImportError:
+            cls = None
+    if cls is None or not callable(getattr(cls, "on_missing", None)):
+        raise ConfigurationError(
+            f"Unknown strategy {name!r}: use one of {', '.join(STRATEGIES)} or the dotted "
+            "path of a class with an on_missing(source, items) method."
+        )
+    return cls()
+
+
+def is_stored(record: object) -> TypeGuard[Thumbnail]:
+    """True for a record the store has; stand-ins (placeholders, predicted or signed
+    records) are falsy or have no known size, and must not be remembered as made."""
+    return isinstance(record, Thumbnail) and record.width > 0
+
+
+# --- deferred: one enqueue per job and process while it is pending -------------------------
+
+# A job is (storage alias, source name, spec reference): the task's arguments. A job that
+# was enqueued less than PENDING_SECONDS ago is not enqueued again (a busy page would
+# otherwise flood the queue while the worker catches up); after that, one more is allowed,
+# in case the first was lost. The task itself forgets its job when it ran here.
+PENDING_SECONDS = 300.0
+PENDING_MAX = 10_000
+_pending: dict[tuple[str, str, str], float] = {}
+_pending_lock = threading.Lock()
+
+
+def _claim(job: tuple[str, str, str]) -> bool:
+    now = time.monotonic()
+    with _pending_lock:
+        since = _pending.get(job)
+        if since is not None and now - since < PENDING_SECONDS:
+            return False
+        if len(_pending) >= PENDING_MAX:
+            _pending.clear()  # bounded memory; at worst a few jobs are enqueued twice
+        _pending[job] = now
+        return True
+
+
+def release(job: tuple[str, str, str]) -> None:
+    with _pending_lock:
+        _pending.pop(job, None)
+
+
+def _enqueue(enqueue: Callable[..., Any], job: tuple[str, str, str]) -> None:
+    # After commit: a queue that fails must not turn the page into an error page.
     try:
-        return STRATEGIES[name]()
-    except KeyError:
-        raise ConfigurationError(f"Unknown THUMBKIT['STRATEGY'] {name!r}.") from None
+        enqueue(*job)
+    except Exception:
+        release(job)
+        logger.warning("Could not enqueue the thumbnail job %s", job, exc_info=True)
 
 
-def generate_locked(source: Source, items: Sequence[tuple[Spec, str]]) -> dict[str, Thumbnail]:
+# --- generation under the store lock -------------------------------------------------------
+
+
+def generate_locked(source: Source, items: Items) -> dict[str, Thumbnail]:
     """Generate the items nobody else is generating; wait for and read the others."""
     store = get_store()
     timeout = get_settings().lock_timeout

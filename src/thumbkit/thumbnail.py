@@ -8,33 +8,143 @@ from __future__ import annotations
 
 import functools
 import json
+import re
+import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.core.files.storage import FileSystemStorage, Storage, storages
 
-from .conf import on_reset
+from .conf import get_settings, on_reset
 
 
 def storage_url(alias: str, name: str) -> str:
-    """The storage's URL for ``name``, remembered where it is a pure function of the name.
+    """The storage's own URL for ``name``, remembered where it is a pure function of the name.
 
-    A plain FileSystemStorage's URL depends only on the name and MEDIA_URL, so it is cached
-    (and forgotten when settings change); other storages may sign or expire their URLs, so
-    they are asked every time.
+    A plain FileSystemStorage's URL depends only on the name and MEDIA_URL, and so does an
+    S3Storage's when it does not sign (``querystring_auth`` off, or a ``custom_domain``
+    without a CloudFront signer): those are cached (and forgotten when settings change).
+    Other storages may sign or expire their URLs, so they are asked every time.
     """
-    storage = storages[alias]
-    if isinstance(storage, FileSystemStorage) and type(storage).url is FileSystemStorage.url:
+    if _is_pure(alias):
         return _stable_url(alias, name)
-    return str(storage.url(name))
+    return str(storages[alias].url(name))
+
+
+def thumbnail_url(alias: str, name: str, key: str) -> str:
+    """A thumbnail's URL: the storage's, then URL_DOMAIN, CACHE_BUSTER and FORCE_SSL."""
+    if _is_pure(alias):
+        return _stable_thumbnail_url(alias, name, key)
+    return url_policy().apply(str(storages[alias].url(name)), key)
+
+
+@on_reset
+@functools.lru_cache(maxsize=64)
+def _is_pure(alias: str) -> bool:
+    return url_is_pure(storages[alias])
+
+
+def url_is_pure(storage: Storage) -> bool:
+    """Whether ``storage.url(name)`` depends on nothing but ``name`` (no signature, no expiry)."""
+    cls = type(storage)
+    if isinstance(storage, FileSystemStorage):
+        return cls.url is FileSystemStorage.url
+    # Looked up, not imported: an S3Storage instance means its module is loaded already.
+    s3 = getattr(sys.modules.get("storages.backends.s3"), "S3Storage", None)
+    if s3 is None or not isinstance(storage, s3) or cls.url is not s3.url:
+        return False
+    custom_domain = getattr(storage, "custom_domain", None)
+    signer = getattr(storage, "cloudfront_signer", None)
+    signed = getattr(storage, "querystring_auth", True) and (not custom_domain or signer)
+    return not signed
 
 
 @on_reset
 @functools.lru_cache(maxsize=16384)
 def _stable_url(alias: str, name: str) -> str:
     return str(storages[alias].url(name))
+
+
+@on_reset
+@functools.lru_cache(maxsize=16384)
+def _stable_thumbnail_url(alias: str, name: str, key: str) -> str:
+    return url_policy().apply(_stable_url(alias, name), key)
+
+
+AUTO = "auto"
+# A query string that already carries a version or a signature is left as it is.
+_HAS_VERSION = re.compile(r"[?&]v=")
+_SIGNED = ("Signature=", "X-Amz-Signature=", "X-Goog-Signature=", "sig=")
+
+
+@dataclass(frozen=True)
+class UrlPolicy:
+    """django-athumb's URL features, from THUMBKIT settings, applied to every thumbnail URL.
+
+    ``domain`` is (scheme or "", host) from URL_DOMAIN; ``buster`` is CACHE_BUSTER's text,
+    or ``AUTO`` for a version derived from the thumbnail's key (which changes whenever the
+    source does); ``force_ssl`` is FORCE_SSL.
+    """
+
+    domain: tuple[str, str] | None = None
+    buster: str | None = None
+    force_ssl: bool = False
+
+    def apply(self, url: str, key: str) -> str:
+        if self.domain is not None and not is_signed(url):
+            url = with_domain(url, *self.domain)
+        if self.buster is not None:
+            url = with_buster(url, key[:10] if self.buster == AUTO else self.buster)
+        return https(url) if self.force_ssl else url
+
+
+@on_reset
+@functools.cache
+def url_policy() -> UrlPolicy:
+    settings = get_settings()
+    buster = settings.cache_buster
+    return UrlPolicy(
+        domain=parse_domain(settings.url_domain) if settings.url_domain else None,
+        buster=buster or None,
+        force_ssl=settings.force_ssl,
+    )
+
+
+def parse_domain(value: str) -> tuple[str, str]:
+    """``"cdn.example.com"``, ``"//cdn.example.com"`` or ``"https://cdn.example.com"``."""
+    parts = urlsplit(value if "//" in value else f"//{value}")
+    return parts.scheme, parts.netloc
+
+
+def with_domain(url: str, scheme: str, host: str) -> str:
+    """``url`` served from ``host``: its scheme kept (or ``scheme``, else https), path kept."""
+    parts = urlsplit(url)
+    path = parts.path if parts.path.startswith("/") else f"/{parts.path}"
+    return urlunsplit((scheme or parts.scheme or "https", host, path, parts.query, parts.fragment))
+
+
+def with_buster(url: str, version: str) -> str:
+    """``url`` with ``v=version`` added, once: after ``&`` when it has a query string already."""
+    if not version or _HAS_VERSION.search(url):
+        return url
+    return f"{url}{'&' if '?' in url else '?'}v={quote(version, safe='')}"
+
+
+def https(url: str) -> str:
+    """``http://`` and protocol-relative URLs made https; relative URLs follow the page."""
+    if url.startswith("http://"):
+        return f"https://{url[7:]}"
+    if url.startswith("//"):
+        return f"https:{url}"
+    return url
+
+
+def is_signed(url: str) -> bool:
+    # Rewriting the host of a signed URL breaks its signature (S3 signs the host).
+    return "?" in url and any(mark in url for mark in _SIGNED)
 
 
 @dataclass(frozen=True)
@@ -55,7 +165,7 @@ class Thumbnail:
 
     @cached_property
     def url(self) -> str:
-        return storage_url(self.storage_alias, self.name)
+        return thumbnail_url(self.storage_alias, self.name, self.key)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -99,3 +209,38 @@ class Thumbnail:
 
 
 _FIELDS = tuple(Thumbnail.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    """What a page gets for a thumbnail that is not made yet, or cannot be looked up now.
+
+    It is falsy, so ``{% if thumb %}`` and the block tag's ``{% empty %}`` treat it as
+    missing (imagekit's convention for deferred files), yet it has a ``url`` (a placeholder
+    image, the source itself, or ``""`` for nothing) for inline tags that render it anyway.
+    """
+
+    url: str
+    width: int | None = None
+    height: int | None = None
+    name: str = ""
+    key: str = ""
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __str__(self) -> str:
+        return self.url
+
+
+def secured(thumb: Thumbnail | Placeholder) -> Thumbnail | Placeholder:
+    """``thumb`` with an https URL (a copy; the original, maybe memoised, is untouched)."""
+    url = https(thumb.url)
+    if url == thumb.url:
+        return thumb
+    if isinstance(thumb, Placeholder):
+        return replace(thumb, url=url)
+    copy = object.__new__(Thumbnail)
+    copy.__dict__.update(thumb.__dict__)
+    copy.__dict__["url"] = url  # read before the cached_property, which it stands for
+    return copy

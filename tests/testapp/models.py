@@ -130,3 +130,65 @@ class OverwriteManifestPhoto(models.Model):
 
     def __str__(self) -> str:
         return self.image.name or ""
+
+
+# -- imagekit's fields (issue 4) --------------------------------------------------------
+
+from thumbkit.fields import ImageSpecField, ProcessedImageField  # noqa: E402
+from thumbkit.processors import ResizeToFill, ResizeToFit  # noqa: E402
+
+
+class IKProfile(models.Model):
+    """imagekit's README model: a plain ImageField and spec fields reading it."""
+
+    name = models.CharField(max_length=100, blank=True)
+    avatar = models.ImageField(upload_to="ikavatars", blank=True)
+    avatar_thumbnail = ImageSpecField(
+        source="avatar", processors=[ResizeToFill(100, 50)], format="JPEG", options={"quality": 60}
+    )
+    # Registered in tests/testapp/imagegenerators.py (found by autodiscovery).
+    avatar_small = ImageSpecField(source="avatar", id="testapp:ikprofile:avatar_small")
+    avatar_sized = ImageSpecField(source="avatar", id="testapp:avatar_sized")
+    thumbnail_width = models.PositiveIntegerField(default=40)
+    thumbnail_height = models.PositiveIntegerField(default=30)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class IKOptimistic(models.Model):
+    """Spec fields whose strategies act when the source is saved."""
+
+    avatar = models.ImageField(upload_to="ikoptimistic", blank=True)
+    made = ImageSpecField(
+        source="avatar", processors=[ResizeToFill(60, 60)], format="PNG", strategy="optimistic"
+    )
+    later = ImageSpecField(
+        source="avatar", processors=[ResizeToFill(30, 30)], format="JPEG", strategy="deferred"
+    )
+    lazy = ImageSpecField(source="avatar", processors=[ResizeToFill(20, 20)], format="JPEG")
+
+    def __str__(self) -> str:
+        return self.avatar.name or ""
+
+
+class IKBanner(models.Model):
+    """A ProcessedImageField: the stored file is the processed upload."""
+
+    banner = ProcessedImageField(
+        upload_to="ikbanners",
+        processors=[ResizeToFit(160, 60)],
+        format="JPEG",
+        options={"quality": 80},
+        width_field="banner_width",
+        height_field="banner_height",
+        blank=True,
+    )
+    banner_width = models.PositiveIntegerField(null=True, blank=True)
+    banner_height = models.PositiveIntegerField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.banner.name or ""

@@ -165,8 +165,8 @@ def _oriented(size: tuple[int, int], orientation: int) -> tuple[int, int]:
 
 
 def _draft(image: Image.Image, plans: Sequence[Plan], orientation: int) -> None:
-    width = max(p.scaled[0] for p in plans)
-    height = max(p.scaled[1] for p in plans)
+    width = max(p.decode[0] for p in plans)
+    height = max(p.decode[1] for p in plans)
     # draft() picks the smallest DCT scale whose result still covers the requested size;
     # it works on stored pixels, so the target is turned back when EXIF rotates the picture.
     image.draft(None, _oriented((width, height), orientation))
@@ -242,7 +242,8 @@ def _render_one(
     elif spec.colorspace == "RGB" and image.mode in ("L", "LA"):
         image = image.convert("RGBA" if image.mode == "LA" else "RGB")
         icc = None
-    image = _resize(image, p)
+    if spec.has_geometry:
+        image = _resize(image, p)
     if p.smart:
         image = image.crop(entropy_box(image, p.cropped))
     if p.canvas is not None:
@@ -262,13 +263,24 @@ def _processed(image: Image.Image, spec: Spec, lim: Limits) -> Image.Image:
     def check(size: tuple[int, int]) -> None:
         limits.check_size(size, spec, lim)
 
+    # Without a geometry the processors start from the full source, so their steps are held
+    # to the source caps and only the result to the output caps.
+    step_check = check if spec.has_geometry else _source_check(lim)
     try:
-        image = pipeline.run(image, spec.processors, check)
+        image = pipeline.run(image, spec.processors, step_check)
+        check(image.size)
     except ThumbkitError:
         raise
     except Exception as exc:  # a processor is user code: report it as a generation failure
         raise GenerationError(f"A processor of {spec.canonical!r} failed: {exc!r}") from exc
     return _normalise(image)
+
+
+def _source_check(lim: Limits) -> Callable[[tuple[int, int]], None]:
+    def check(size: tuple[int, int]) -> None:
+        limits.check_source(size, 1, lim)
+
+    return check
 
 
 def _resize(image: Image.Image, p: Plan) -> Image.Image:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from django.apps import apps
-from django.core.management.base import CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import models
 
+from ... import bulk
 from ...fields import ImageField
 from ...spec import Spec
 
@@ -61,3 +63,42 @@ def add_size_argument(parser: CommandParser, help: str) -> None:
 
 def add_database_argument(parser: CommandParser) -> None:
     parser.add_argument("--database", default=None, help="database alias of the rows")
+
+
+def add_pool_arguments(parser: CommandParser, what: str) -> None:
+    """``--workers``, ``--threads`` and ``--chunk-size``, for the commands that use bulk.run."""
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes (default: one per core; 1 runs in this process)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=bulk.DEFAULT_THREADS,
+        help=(
+            f"{what} in flight per worker process, so reads and writes on remote storages "
+            f"overlap (default: {bulk.DEFAULT_THREADS})"
+        ),
+    )
+    parser.add_argument(
+        "--chunk-size", type=int, default=10, help=f"{what} handed to a worker at a time"
+    )
+
+
+def check_pool_arguments(options: dict[str, Any]) -> None:
+    workers = 1 if options["workers"] is None else options["workers"]
+    values = (workers, options["threads"], options["chunk_size"])
+    if min(values) < 1:
+        raise CommandError("--workers, --threads and --chunk-size must be at least 1.")
+
+
+def raise_failures(command: BaseCommand, report: bulk.Report, noun: str) -> None:
+    """List a bulk run's failures on stderr and fail the command (exit status 1)."""
+    if not report.failures:
+        return
+    command.stderr.write(f"{len(report.failures)} {noun} failed:")
+    for failure in report.failures:
+        command.stderr.write(f"  {failure}")
+    raise CommandError(f"{len(report.failures)} of {report.items} {noun} failed.")

@@ -2,9 +2,10 @@
 
 django-athumb's ``athumb_regen_field``: every row's file gets its declared thumbnails (all,
 or the ``--size`` ones). By default only missing ones are made; ``--force`` deletes and
-remakes them. Rows are spread over ``--workers`` processes (every core by default), with a
-progress bar on stderr; a row that fails (a corrupt source) is reported at the end with its
-pk and error, the others still run, and the command then exits with status 1.
+remakes them. Rows are spread over ``--workers`` processes (every core by default), each
+running ``--threads`` rows at a time (so storage round trips overlap), with a progress bar
+on stderr; a row that fails (a corrupt source) is reported at the end with its pk and
+error, the others still run, and the command then exits with status 1.
 """
 
 from __future__ import annotations
@@ -13,17 +14,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.apps import apps
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from ... import api, bulk
 from ...fields import ImageField
 from ...source import coerce
 from ._common import (
     add_database_argument,
+    add_pool_arguments,
     add_size_argument,
+    check_pool_arguments,
     declared,
     get_model,
     get_thumbkit_field,
+    raise_failures,
 )
 
 
@@ -58,24 +62,15 @@ class Command(BaseCommand):
             action="store_true",
             help="delete existing thumbnails and make them again (new files)",
         )
-        parser.add_argument(
-            "--workers",
-            type=int,
-            default=None,
-            help="worker processes (default: one per core; 1 runs in this process)",
-        )
-        parser.add_argument(
-            "--chunk-size", type=int, default=10, help="rows handed to a worker at a time"
-        )
+        add_pool_arguments(parser, "rows")
         add_database_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         model = get_model(options["model"])
         field = get_thumbkit_field(model, options["field"])
         declared(field, options["sizes"])  # refuses undeclared sizes before any work
+        check_pool_arguments(options)
         requested = options["workers"]
-        if (requested is not None and requested < 1) or options["chunk_size"] < 1:
-            raise CommandError("--workers and --chunk-size must be at least 1.")
         with_file, total = bulk.count_rows(model, field.attname, options["database"])
         # No more processes than chunks: a process that would get no work is not started.
         chunks = -(-with_file // options["chunk_size"])
@@ -94,6 +89,7 @@ class Command(BaseCommand):
             workers=workers,
             chunk_size=options["chunk_size"],
             progress=progress,
+            threads=options["threads"],
         )
         self._summary(label, report, total - with_file, workers, options["verbosity"])
 
@@ -106,8 +102,4 @@ class Command(BaseCommand):
                 f"({empty} without a file skipped) in {report.seconds:.1f}s "
                 f"with {workers} worker(s)."
             )
-        if report.failures:
-            self.stderr.write(f"{len(report.failures)} row(s) failed:")
-            for failure in report.failures:
-                self.stderr.write(f"  {failure}")
-            raise CommandError(f"{len(report.failures)} of {report.items} row(s) failed.")
+        raise_failures(self, report, "row(s)")

@@ -1,0 +1,355 @@
+"""Django admin: a thumbnail column for changelists and image previews in change forms.
+
+::
+
+    from django.contrib import admin
+    from thumbkit.admin import AdminThumbnail, ThumbnailAdminMixin
+
+    @admin.register(Photo)
+    class PhotoAdmin(ThumbnailAdminMixin, admin.ModelAdmin):
+        list_display = ("__str__", "admin_thumbnail")
+        admin_thumbnail = AdminThumbnail(image_field="image")
+
+A changelist page costs one store round trip for all its thumbnails: rows of a model with
+thumbkit fields batch on their own (``thumbkit.peers``), and ``ThumbnailAdminMixin`` reads
+the sources of every ``AdminThumbnail`` column of the page in one go, whatever their fields.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.admin.widgets import AdminFileWidget
+from django.db import models
+from django.db.models.fields.files import FieldFile
+from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext_lazy as _
+
+from . import api, batch
+from .exceptions import ConfigurationError, SourceError
+from .html import img_tag
+from .registry import NotRegistered, register
+from .source import Source, coerce
+from .spec import Spec
+from .thumbnail import Placeholder, Thumbnail
+
+if TYPE_CHECKING:
+    from django.contrib.admin import ModelAdmin
+    from django.contrib.admin.views.main import ChangeList
+    from django.forms import Field as FormField
+
+    _AdminBase = ModelAdmin[Any]
+else:
+    _AdminBase = object
+
+logger = logging.getLogger("thumbkit")
+
+THUMBNAIL_TEMPLATE = "thumbkit/admin/thumbnail.html"
+PREVIEW_TEMPLATE = "thumbkit/admin/preview_file_input.html"
+
+# What AdminThumbnail and the preview widget accept as ``spec``: a geometry string, a named
+# spec, a thumbnail declared on the field, a registered generator id, a Spec, an ImageSpec
+# class or instance.
+SpecLike = Any
+
+
+class AdminThumbnail:
+    """A ``list_display`` column (or ``readonly_fields`` entry) showing a linked thumbnail.
+
+    ``image_field`` names the model attribute to show: a file field (thumbkit's or Django's
+    ImageField), whose thumbnail for ``spec`` is shown (``default_spec`` when ``spec`` is
+    None), or an attribute that already is a thumbnail (an ``ImageSpecField``), shown as it
+    is. It may also be a callable taking the object and returning either. ``template``
+    replaces ``thumbkit/admin/thumbnail.html``; it gets ``model``, ``thumbnail``,
+    ``original_image``, ``original_url`` and ``img`` (the rendered ``<img>``).
+
+    A missing or broken source renders an empty cell (and is logged), never an error page.
+    """
+
+    short_description: Any = _("Thumbnail")
+    default_spec: SpecLike = "100x100"
+    empty_value_display = ""
+
+    def __init__(
+        self,
+        image_field: str | Any = "thumbnail",
+        spec: SpecLike = None,
+        template: str | None = None,
+        short_description: Any = None,
+        attrs: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.image_field = image_field
+        self.spec = spec
+        self.template = template
+        if short_description is not None:
+            self.short_description = short_description
+        self.attrs = dict(attrs or {})
+
+    def __call__(self, obj: Any) -> SafeString:
+        try:
+            # Reading the attribute may make the thumbnail already (an ImageSpecField, a
+            # callable), so a broken source can surface here too.
+            value = self.value(obj)
+            thumb = self.thumbnail(value)
+        except SourceError as exc:
+            source = getattr(self.source_file(obj), "name", "?")
+            logger.warning(
+                "thumbkit: no admin thumbnail for %r (%s, source %r): %s",
+                obj,
+                self.label,
+                source,
+                exc,
+            )
+            return SafeString("")
+        if not thumb or not getattr(thumb, "url", ""):
+            return SafeString("")
+        original = self.original(obj, value)
+        attrs = {"alt": str(self.short_description), "class": "thumbkit-admin-thumbnail"}
+        context = {
+            "model": obj,
+            "thumbnail": thumb,
+            "original_image": original,
+            "original_url": _url(original),
+            "img": _img(thumb, {**attrs, **self.attrs}),
+        }
+        html = render_to_string(self.template or THUMBNAIL_TEMPLATE, context).strip()
+        return mark_safe(html)  # a template's output: the engine escaped what it rendered
+
+    @property
+    def label(self) -> str:
+        return str(getattr(self.image_field, "__name__", self.image_field))
+
+    def value(self, obj: Any) -> Any:
+        """What ``image_field`` names on ``obj`` (or returns for it)."""
+        if callable(self.image_field):
+            return self.image_field(obj)
+        try:
+            return getattr(obj, self.image_field)
+        except AttributeError:
+            raise ConfigurationError(
+                f"AdminThumbnail(image_field={self.image_field!r}): "
+                f"{type(obj).__name__} has no attribute {self.image_field!r}."
+            ) from None
+
+    def thumbnail(self, value: Any) -> Any:
+        """The thumbnail to show for ``value``, or None when there is nothing to show."""
+        if not value:
+            return None  # an empty file field, a placeholder, nothing at all
+        if isinstance(value, FieldFile):
+            return thumbnail_of(value, self.spec if self.spec is not None else self.default_spec)
+        if hasattr(value, "url"):
+            return value  # already a thumbnail (Thumbnail, an ImageSpecField's value)
+        raise ConfigurationError(
+            f"AdminThumbnail(image_field={self.image_field!r}) gave {value!r}: "
+            "expected a file field's file or a thumbnail."
+        )
+
+    def original(self, obj: Any, value: Any) -> Any:
+        """What the thumbnail links to: the source image (imagekit's ``original_image``)."""
+        if isinstance(value, FieldFile):
+            return value
+        for name in ("source_file", "source"):
+            found = getattr(value, name, None)
+            if isinstance(found, FieldFile):
+                return found
+        return self.source_file(obj) or value
+
+    def source_file(self, obj: Any) -> FieldFile | None:
+        """The source file of this column for ``obj``, read without any I/O (None: unknown).
+
+        A file field is its own source; an attribute declared by a descriptor with a
+        ``source`` (an ``ImageSpecField``) has the file field it names. Callables are not
+        called: what they return is only known by calling them.
+        """
+        if callable(self.image_field):
+            return None
+        name = _source_name(type(obj), self.image_field) or self.image_field
+        if name not in _file_fields(type(obj)):
+            return None
+        file = getattr(obj, name)
+        return file if isinstance(file, FieldFile) and file else None
+
+
+def thumbnail_of(file: FieldFile, spec: SpecLike) -> Thumbnail | Placeholder:
+    """``file``'s thumbnail for a spec in any form ``AdminThumbnail`` accepts."""
+    return api.get_thumbnail(file, resolve_spec(file, spec))
+
+
+def resolve_spec(file: FieldFile, spec: SpecLike) -> Spec:
+    """A spec for ``file``: declared thumbnail name, generator id, spec string, ImageSpec."""
+    if isinstance(spec, Spec):
+        return spec
+    if isinstance(spec, str):
+        declared = getattr(file.field, "thumbnails", None)
+        if declared and spec in declared:
+            return file.field.declared_spec(spec)  # type: ignore[attr-defined, no-any-return]
+        if ":" in spec:
+            try:
+                return _generator_spec(register.make(spec, source=file))
+            except NotRegistered:
+                pass  # not an id after all: parse it as a spec string
+        return api.get_spec(spec)
+    if isinstance(spec, type):
+        return _generator_spec(spec(source=file))
+    return _generator_spec(spec)
+
+
+def _generator_spec(generator: Any) -> Spec:
+    spec = getattr(generator, "spec", None)
+    if not isinstance(spec, Spec):
+        raise ConfigurationError(f"{generator!r} is not a spec: it has no Spec in .spec.")
+    return spec
+
+
+def _img(thumb: Any, attrs: Mapping[str, Any]) -> SafeString:
+    if not isinstance(thumb, Thumbnail | Placeholder):
+        # A thumbnail-like object of another kind: only its URL and size are needed.
+        width, height = getattr(thumb, "width", None), getattr(thumb, "height", None)
+        thumb = Placeholder(str(thumb.url), _int(width), _int(height))
+    return img_tag(thumb, attrs)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+def _url(file: Any) -> str:
+    try:
+        return str(file.url) if file else ""
+    except ValueError:  # a FieldFile without a file has no URL
+        return ""
+
+
+def _file_fields(model: type[models.Model]) -> set[str]:
+    return {f.name for f in model._meta.concrete_fields if isinstance(f, models.FileField)}
+
+
+def _source_name(model: type[Any], name: str) -> str | None:
+    """The file field a virtual attribute (an ``ImageSpecField``) is made from, if any."""
+    candidates = [getattr(model, name, None)]
+    candidates.append(getattr(candidates[0], "field", None))
+    with contextlib.suppress(Exception):  # not a model field (an attribute, a descriptor)
+        candidates.append(model._meta.get_field(name))
+    for item in candidates:
+        for attr in ("source", "source_field_name", "source_field"):
+            found = getattr(item, attr, None)
+            if isinstance(found, str) and found:
+                return found
+    return None
+
+
+# -- batching ---------------------------------------------------------------------------
+
+
+def thumbnail_columns(model_admin: Any, list_display: Iterable[Any]) -> list[AdminThumbnail]:
+    """The ``AdminThumbnail`` columns among ``list_display`` (names or the objects)."""
+    found = []
+    for item in list_display:
+        column = getattr(model_admin, item, None) if isinstance(item, str) else item
+        if isinstance(column, AdminThumbnail):
+            found.append(column)
+    return found
+
+
+def prefetch_rows(rows: Sequence[Any], columns: Sequence[AdminThumbnail]) -> None:
+    """Read the records of every source the columns show for ``rows``: one round trip.
+
+    Thumbnails are not made here: a missing one is made when its cell is rendered.
+    """
+    sources: list[Source] = []
+    for column in columns:
+        for obj in rows:
+            file = column.source_file(obj)
+            if file:
+                sources.append(coerce(file))
+    if sources:
+        batch.load(sources, peers=False)
+
+
+def prefetch_changelist(cl: ChangeList) -> None:
+    """Prefetch the thumbnails of a changelist page (its ``result_list`` is read once)."""
+    columns = thumbnail_columns(cl.model_admin, cl.list_display)
+    if columns:
+        prefetch_rows(list(cl.result_list), columns)
+
+
+# -- change form ------------------------------------------------------------------------
+
+
+class AdminImagePreviewWidget(AdminFileWidget):
+    """The admin's file input, with a linked preview of the current image above it."""
+
+    template_name = PREVIEW_TEMPLATE
+
+    def __init__(self, attrs: dict[str, Any] | None = None, spec: SpecLike = "200x200") -> None:
+        super().__init__(attrs)
+        self.spec = spec
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        context["widget"]["preview"] = self.preview(value)
+        return context
+
+    def preview(self, value: Any) -> SafeString:
+        """The ``<img>`` of the current file's preview, or "" (no file, broken file)."""
+        if not isinstance(value, FieldFile) or not self.is_initial(value):
+            return SafeString("")
+        try:
+            thumb = thumbnail_of(value, self.spec)
+        except SourceError as exc:
+            logger.warning("thumbkit: no admin preview of %r: %s", value, exc)
+            return SafeString("")
+        return _img(thumb, {"alt": str(_("Current image")), "class": "thumbkit-admin-preview"})
+
+
+class ThumbnailAdminMixin(_AdminBase):
+    """For ``ModelAdmin``: image previews in change forms, batched thumbnail columns.
+
+    Every image field (thumbkit's or Django's) that would get the admin's file widget gets
+    :class:`AdminImagePreviewWidget` with ``thumbnail_preview_spec``; a widget chosen in
+    ``formfield_overrides`` or ``formfield_for_dbfield`` is kept. Changelist pages read the
+    records of every ``AdminThumbnail`` column in one store round trip.
+    """
+
+    thumbnail_preview_spec: SpecLike = "200x200"
+
+    def formfield_for_dbfield(
+        self, db_field: models.Field[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> FormField | None:
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if (
+            isinstance(db_field, models.ImageField)
+            and formfield is not None
+            and type(formfield.widget) is AdminFileWidget
+        ):
+            formfield.widget = AdminImagePreviewWidget(
+                attrs=formfield.widget.attrs, spec=self.thumbnail_preview_spec
+            )
+        return formfield
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        # A page to render (not a redirect after an action): its rows are loaded by now and
+        # the template is not rendered yet.
+        context = getattr(response, "context_data", None) or {}
+        cl = context.get("cl")
+        if cl is not None:
+            prefetch_changelist(cl)
+        return response
+
+
+__all__ = [
+    "AdminImagePreviewWidget",
+    "AdminThumbnail",
+    "ThumbnailAdminMixin",
+    "prefetch_changelist",
+    "prefetch_rows",
+    "thumbnail_columns",
+]

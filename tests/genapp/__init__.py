@@ -1,0 +1,1 @@
+"""An app with an ``imagegenerators`` module, installed only by the autodiscovery test."""
