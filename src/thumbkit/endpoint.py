@@ -55,9 +55,9 @@ class OnDemandThumbnail(Thumbnail):
 
     signed_url: str = ""
 
-    @property
-    def url(self) -> str:
-        return self.signed_url
+    def __post_init__(self) -> None:
+        # ``Thumbnail.url`` reads the instance first: the signed URL answers it.
+        self.__dict__["url"] = self.signed_url
 
 
 def signed_record(source: Source, spec: Spec, key: str) -> OnDemandThumbnail:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
-from typing import Any
+from typing import Any, overload
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.core.files.storage import FileSystemStorage, Storage, storages
@@ -147,6 +147,25 @@ def is_signed(url: str) -> bool:
     return "?" in url and any(mark in url for mark in _SIGNED)
 
 
+class _Url:
+    """``Thumbnail.url``: computed on first use, and kept on the record only when it is a
+    pure function of the name. A signed URL (S3 querystring auth) expires, so a record that
+    lives long (a memo, a cache) must sign again on every use rather than keep the first."""
+
+    @overload
+    def __get__(self, record: None, owner: type | None = None) -> _Url: ...
+    @overload
+    def __get__(self, record: Thumbnail, owner: type | None = None) -> str: ...
+    def __get__(self, record: Thumbnail | None, owner: type | None = None) -> _Url | str:
+        if record is None:
+            return self
+        url = thumbnail_url(record.storage_alias, record.name, record.key)
+        if _is_pure(record.storage_alias):
+            # A non-data descriptor: the instance attribute now answers without this call.
+            record.__dict__["url"] = url
+        return url
+
+
 @dataclass(frozen=True)
 class Thumbnail:
     key: str
@@ -163,9 +182,7 @@ class Thumbnail:
     def storage(self) -> Storage:
         return storages[self.storage_alias]
 
-    @cached_property
-    def url(self) -> str:
-        return thumbnail_url(self.storage_alias, self.name, self.key)
+    url = _Url()
 
     @property
     def size(self) -> tuple[int, int]:
