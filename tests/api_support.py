@@ -7,14 +7,18 @@ Both are plain FileSystemStorage subclasses configured through ``STORAGES``.
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from html.parser import HTMLParser
 from typing import Any
 
-from django.core.files.storage import FileSystemStorage
+import pytest
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.test import override_settings
+from PIL import Image
 
 # Storage calls seen by CountingStorage, in order: (method, name).
 CALLS: list[tuple[str, str]] = []
@@ -110,3 +114,17 @@ class Images(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "img":
             self.found.append(dict(attrs))
+
+
+def file_size(url: str | None) -> tuple[int, int]:
+    """The real size of the file an ``<img src>`` points to, read back from storage."""
+    assert url is not None
+    assert url.startswith("/media/")
+    with default_storage.open(url.removeprefix("/media/"), "rb") as handle:
+        data = handle.read()
+    with Image.open(io.BytesIO(data)) as img:
+        return img.size
+
+
+def thumbkit_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "thumbkit" and r.levelno == logging.WARNING]

@@ -144,3 +144,19 @@ def media_storage(request: pytest.FixtureRequest) -> Media:
     """The storage-facing tests run twice: on the local disk and on the S3 endpoint."""
     media: Media = request.getfixturevalue(f"{request.param}_media")
     return media
+
+
+@pytest.fixture
+def renders(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many decodes the Pillow engine did: one entry per render call, its number of specs."""
+    from thumbkit.engines.pillow import PillowEngine
+
+    calls: list[int] = []
+    real = PillowEngine.render
+
+    def counted(self: PillowEngine, data: bytes, specs: Any, settings: Any) -> Any:
+        calls.append(len(specs))
+        return real(self, data, specs, settings)
+
+    monkeypatch.setattr(PillowEngine, "render", counted)
+    return calls

@@ -24,7 +24,6 @@ from tests.conftest import thumbkit_settings
 from tests.testapp.models import Photo
 from thumbkit import ImageSpec, Thumbnail, api, get_thumbnail, register
 from thumbkit.batch import VERSION_SPEC
-from thumbkit.engines.pillow import PillowEngine
 from thumbkit.exceptions import (
     ConfigurationError,
     GenerationError,
@@ -57,20 +56,6 @@ class AvatarThumbnail(ImageSpec):
 def media(settings: Any, tmp_path: Path) -> Path:
     settings.MEDIA_ROOT = str(tmp_path)
     return tmp_path
-
-
-@pytest.fixture
-def renders(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many decodes the engine did (one entry per render call, its number of specs)."""
-    calls: list[int] = []
-    real = PillowEngine.render
-
-    def counted(self: PillowEngine, data: bytes, specs: Any, settings: Any) -> Any:
-        calls.append(len(specs))
-        return real(self, data, specs, settings)
-
-    monkeypatch.setattr(PillowEngine, "render", counted)
-    return calls
 
 
 @pytest.fixture

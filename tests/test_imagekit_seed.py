@@ -477,21 +477,6 @@ def test_generateimages_command_for_spec_fields(media: Path, renders: list[int])
     assert len(renders) == made  # served from the store, nothing generated on access
 
 
-@pytest.fixture
-def renders(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    from thumbkit.engines.pillow import PillowEngine
-
-    calls: list[int] = []
-    real = PillowEngine.render
-
-    def counted(self: PillowEngine, data: bytes, specs: Any, settings: Any) -> Any:
-        calls.append(len(specs))
-        return real(self, data, specs, settings)
-
-    monkeypatch.setattr(PillowEngine, "render", counted)
-    return calls
-
-
 def test_optimistic_strategy_generates_when_the_source_is_saved(
     media: Path, django_capture_on_commit_callbacks: Any
 ) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from django.template import Context, Template, TemplateSyntaxError
 from PIL import Image
 
 from tests import images
-from tests.api_support import Images
+from tests.api_support import Images, file_size, thumbkit_warnings
 from tests.testapp.models import Photo
 from thumbkit import ImageSpec, get_thumbnail, register
 from thumbkit.exceptions import InvalidSpec
@@ -63,19 +62,6 @@ def imgs(html: str) -> list[dict[str, str | None]]:
     parser = Images()
     parser.feed(html)
     return parser.found
-
-
-def file_size(url: str | None) -> tuple[int, int]:
-    assert url is not None
-    assert url.startswith("/media/")
-    with default_storage.open(url.removeprefix("/media/"), "rb") as handle:
-        data = handle.read()
-    with Image.open(io.BytesIO(data)) as img:
-        return img.size
-
-
-def warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "thumbkit" and r.levelno == logging.WARNING]
 
 
 # --- generateimage ----------------------------------------------------------------------
@@ -136,7 +122,7 @@ def test_generateimage_missing_source_renders_nothing_and_logs_once(
     tail = " as th %}[{{ th }}]" if assign else " %}"
     html = render('{% generateimage "tests:thumb" source=p.image' + tail, p=gone)
     assert html == ("[None]" if assign else "")
-    [warning] = warnings(caplog)
+    [warning] = thumbkit_warnings(caplog)
     assert "gone.jpg" in warning.getMessage()
     assert ThumbnailRecord.objects.count() == 0
 
@@ -146,7 +132,7 @@ def test_generateimage_corrupt_source_renders_nothing(
 ) -> None:
     bad = Photo.objects.create(image=ContentFile(b"not an image", name="bad.jpg"))
     assert render('{% generateimage "tests:thumb" source=p.image %}', p=bad) == ""
-    assert len(warnings(caplog)) == 1
+    assert len(thumbkit_warnings(caplog)) == 1
 
 
 @pytest.mark.parametrize(
@@ -235,7 +221,7 @@ def test_imagekit_and_sorl_forms_in_one_template(photo: Photo) -> None:
 def test_imagekit_thumbnail_missing_source(photo: Photo, caplog: pytest.LogCaptureFixture) -> None:
     assert render('{% thumbnail "100x50" None %}') == ""
     assert render('{% thumbnail "100x50" None as th %}{{ th }}') == "None"
-    assert len(warnings(caplog)) == 2
+    assert len(thumbkit_warnings(caplog)) == 2
 
 
 def test_imagekit_thumbnail_bad_anchor_raises(photo: Photo) -> None:

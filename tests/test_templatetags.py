@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import io
-import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.template import Context, Template, TemplateSyntaxError
-from PIL import Image
 
 from tests import images
-from tests.api_support import Images
+from tests.api_support import Images, file_size, thumbkit_warnings
 from tests.conftest import thumbkit_settings
 from tests.testapp.models import Photo
 from thumbkit import get_thumbnail
@@ -53,20 +49,6 @@ def imgs(html: str) -> list[dict[str, str | None]]:
 
 def render(source: str, **context: Any) -> str:
     return Template(source).render(Context(context))
-
-
-def file_size(url: str | None) -> tuple[int, int]:
-    """The real size of the file an ``<img src>`` points to, read back from storage."""
-    assert url is not None
-    assert url.startswith("/media/")
-    with default_storage.open(url.removeprefix("/media/"), "rb") as handle:
-        data = handle.read()
-    with Image.open(io.BytesIO(data)) as img:
-        return img.size
-
-
-def thumbkit_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "thumbkit" and r.levelno == logging.WARNING]
 
 
 # --- block form -------------------------------------------------------------------------
