@@ -46,36 +46,33 @@ QUALITY = 85
 def register_thumbkit() -> None:
     from thumbkit import ImageSpec, processors, register
 
-    for id, (name, width, height, fmt) in SPECS.items():
-        cls = type(
-            id.replace(":", "_"),
-            (ImageSpec,),
-            {
-                "processors": [getattr(processors, name)(width, height)],
-                "format": fmt,
-                "options": {"quality": QUALITY},
-                "__module__": __name__,
-            },
-        )
-        globals()[cls.__name__] = cls  # importable by name, as classes normally are
-        register.generator(id, cls)
+    # Importable by name in worker processes, as classes normally are.
+    for cls in _specs(ImageSpec, processors, register, module=__name__):
+        globals()[cls.__name__] = cls
 
 
 def register_imagekit() -> None:
     from imagekit import ImageSpec, register
     from pilkit import processors
 
+    _specs(ImageSpec, processors, register)
+
+
+def _specs(base: type, processors: Any, register: Any, module: str | None = None) -> list[type]:
+    """One spec class per id of SPECS, on either library's ImageSpec, registered."""
+    made = []
     for id, (name, width, height, fmt) in SPECS.items():
-        cls = type(
-            id.replace(":", "_"),
-            (ImageSpec,),
-            {
-                "processors": [getattr(processors, name)(width, height)],
-                "format": fmt,
-                "options": {"quality": QUALITY},
-            },
-        )
+        attrs: dict[str, Any] = {
+            "processors": [getattr(processors, name)(width, height)],
+            "format": fmt,
+            "options": {"quality": QUALITY},
+        }
+        if module is not None:
+            attrs["__module__"] = module
+        cls = type(id.replace(":", "_"), (base,), attrs)
         register.generator(id, cls)
+        made.append(cls)
+    return made
 
 
 class Names:
