@@ -1,6 +1,8 @@
 """Writing and deleting thumbnail files: atomic, and with storage errors mapped.
 
-Local disks are written in place (a temporary file renamed over the target). Other storages
+Local disks are written in place (a temporary file renamed over the target). A local storage
+whose class overrides ``_save`` saves under a temporary name through its own ``save()``, and
+thumbkit renames the file over the target. Other storages
 get their files through ``storage.save()``, with the right Content-Type and, on S3, the
 ``Cache-Control`` header of ``THUMBKIT["CACHE_CONTROL"]``. Several files of one generation
 going to remote storages are uploaded concurrently, on a small pool of threads that lives
@@ -10,8 +12,11 @@ as long as the process (storages such as S3Storage keep one connection per threa
 from __future__ import annotations
 
 import functools
+import logging
 import mimetypes
 import os
+import posixpath
+import secrets
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
@@ -26,6 +31,8 @@ from django.utils.functional import LazyObject, empty
 
 from .conf import get_settings
 from .exceptions import StorageError
+
+logger = logging.getLogger("thumbkit")
 
 # Uploads of one generation in flight at once, and across the process: enough to hide
 # the round trips of a few sizes, few enough not to flood a connection pool (botocore's
@@ -70,10 +77,17 @@ def write(storage: Storage, name: str, data: bytes, fmt: str = "") -> str:
             assert isinstance(storage, FileSystemStorage)
             _replace_file(storage, name, data)
             return name
-        # Remote object stores (S3 and friends) publish an object only once it is complete.
-        content = _Content(data, name=os.path.basename(name))
-        content.content_type = content_type(fmt, name)  # S3Storage sends it as Content-Type
-        return str(_with_headers(storage).save(name, content))
+        if _local_path(storage, name) is not None:
+            return _save_renamed(storage, name, data, fmt)
+        # Remote object stores (S3 and friends) publish an object only once it is complete,
+        # and have no path() to rename on: their own save() is already atomic for readers.
+        return _save(storage, name, data, fmt)
+
+
+def _save(storage: Storage, name: str, data: bytes, fmt: str) -> str:
+    content = _Content(data, name=os.path.basename(name))
+    content.content_type = content_type(fmt, name)  # S3Storage sends it as Content-Type
+    return str(_with_headers(storage).save(name, content))
 
 
 class _Content(ContentFile):  # type: ignore[type-arg]
@@ -251,6 +265,45 @@ def _is_plain_filesystem(storage: Storage) -> bool:
     # Subclasses that override _save may do more than write bytes: let them.
     own_save = getattr(type(storage), "_save", None)
     return isinstance(storage, FileSystemStorage) and own_save is _PLAIN_SAVE
+
+
+def _local_path(storage: Storage, name: str) -> str | None:
+    """The file system path of ``name`` on ``storage``, or None for storages without one."""
+    try:
+        path = storage.path(name)
+    except NotImplementedError:  # Storage.path() of remote storages
+        return None
+    return path if isinstance(path, str) and os.path.isabs(path) else None
+
+
+def _save_renamed(storage: Storage, name: str, data: bytes, fmt: str) -> str:
+    """Write through the storage's own ``save()`` (a subclass's ``_save`` may do more than
+    write bytes) under a temporary name in the target's directory, then rename the whole
+    file over the target, so a save that fails half-way never leaves a partial file under
+    ``name``. A storage whose save picks another name than the temporary one asked for
+    names files itself: its file is kept under the name it chose, as a plain save would."""
+    directory, base = posixpath.split(name)
+    tmp = posixpath.join(directory, f".thumbkit-{secrets.token_hex(8)}-{base}")
+    try:
+        saved = _save(storage, tmp, data, fmt)
+    except BaseException:
+        _discard(storage, tmp)
+        raise
+    if saved != tmp:
+        return saved
+    try:
+        os.replace(storage.path(saved), storage.path(name))
+    except BaseException:
+        _discard(storage, saved)
+        raise
+    return name
+
+
+def _discard(storage: Storage, name: str) -> None:
+    try:
+        storage.delete(name)
+    except Exception:  # the original error is the one to raise: only report this one
+        logger.warning("Could not remove the temporary file %s", name, exc_info=True)
 
 
 def _replace_file(storage: FileSystemStorage, name: str, data: bytes) -> None:

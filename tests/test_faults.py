@@ -1,0 +1,144 @@
+"""Faults in the generation path: half-written files, failures at each step, rollbacks.
+
+Every test looks at what is left afterwards on the storage (every file below its root,
+temporary files included) and in the store, and injects the fault in a real storage subclass
+or a single patched call.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage
+from django.test import override_settings
+from PIL import Image
+
+from tests import images
+from tests.conftest import thumbkit_settings
+from tests.stores_util import files_under
+from thumbkit import get_thumbnail
+from thumbkit.api import get_spec
+from thumbkit.exceptions import StorageError
+from thumbkit.keys import default_name, source_key, thumbnail_key
+from thumbkit.models import ThumbnailRecord
+from thumbkit.source import coerce
+from thumbkit.stores import get_store
+
+SPEC = "200x150"
+
+
+@dataclass
+class Scene:
+    """A source, a storage of its own (alias "thumbs") for thumbnails, and the store."""
+
+    source: str
+    root: str
+
+    def key(self, spec: str = SPEC) -> str:
+        return thumbnail_key(coerce(self.source), get_spec(spec))
+
+    def predicted(self, spec: str = SPEC) -> str:
+        return default_name(coerce(self.source), get_spec(spec), self.key(spec), "JPEG", "thumbs")
+
+    def records(self) -> list[str]:
+        return get_store().source_keys(source_key(coerce(self.source)))
+
+    def rows(self, using: str = "default") -> list[str]:
+        return list(ThumbnailRecord.objects.using(using).values_list("key", flat=True))
+
+
+@pytest.fixture
+def storage_backend() -> str:
+    return "django.core.files.storage.FileSystemStorage"
+
+
+@pytest.fixture
+def store_config() -> dict[str, Any]:
+    return {"STORE": "db", "STORE_OPTIONS": {"using": "default"}}
+
+
+@pytest.fixture
+def scene(
+    tmp_path: Any, save_source: Any, storage_backend: str, store_config: dict[str, Any]
+) -> Iterator[Scene]:
+    root = str(tmp_path / "thumbs")
+    name = save_source(images.jpeg((800, 600)), name=f"photos/f-{uuid.uuid4().hex[:8]}.jpg")
+    entry = {"BACKEND": storage_backend, "OPTIONS": {"location": root, "base_url": "/t/"}}
+    with (
+        override_settings(STORAGES={**settings.STORAGES, "thumbs": entry}),
+        thumbkit_settings(STORAGE="thumbs", **store_config),
+    ):
+        yield Scene(name, root)
+
+
+# -- 3. storages that override _save ------------------------------------------------------
+
+
+class HalfWriteStorage(FileSystemStorage):
+    """A subclass whose ``_save`` writes half the bytes under the name it got, then fails
+    (a full disk, a dropped network share)."""
+
+    def _save(self, name: str, content: Any) -> str:
+        path = self.path(name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        data = content.read()
+        with open(path, "wb") as handle:
+            handle.write(data[: len(data) // 2])
+        raise OSError(5, "Input/output error")
+
+
+class StampingStorage(FileSystemStorage):
+    """A working subclass whose ``_save`` changes the content (appends a trailer) and
+    records the names it was given."""
+
+    TRAILER = b"stamped-by-subclass"
+    calls: list[str] = []
+
+    def _save(self, name: str, content: Any) -> str:
+        StampingStorage.calls.append(name)
+        data = content.read() + self.TRAILER
+        from django.core.files.base import ContentFile
+
+        return str(super()._save(name, ContentFile(data)))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("storage_backend", ["tests.test_faults.HalfWriteStorage"])
+def test_a_subclass_save_that_fails_half_way_leaves_no_partial_file(scene: Scene) -> None:
+    for _ in range(100):
+        with pytest.raises(StorageError, match="Input/output error"):
+            get_thumbnail(scene.source, SPEC)
+    # Before: the half-written file stayed under the predicted name, and predicted URLs
+    # (the optimistic strategy, the outage fallback) served a truncated JPEG.
+    assert files_under(scene.root) == []  # no partial file, no temporary file
+    assert scene.records() == []
+    assert scene.rows() == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("storage_backend", ["tests.test_faults.StampingStorage"])
+def test_a_working_subclass_keeps_its_save_behaviour_and_gets_an_atomic_write(
+    scene: Scene,
+) -> None:
+    StampingStorage.calls = []
+    thumb = get_thumbnail(scene.source, SPEC)
+    assert thumb.name == scene.predicted()
+    assert files_under(scene.root) == [thumb.name]
+    path = os.path.join(scene.root, thumb.name)
+    with open(path, "rb") as handle:
+        data = handle.read()
+    assert data.endswith(StampingStorage.TRAILER)  # the subclass's _save ran on the bytes
+    with Image.open(path) as image:
+        assert image.size == (200, 150)
+    # Its _save got one temporary name next to the target, never the target itself.
+    [called] = StampingStorage.calls
+    assert os.path.dirname(called) == os.path.dirname(thumb.name)
+    assert called != thumb.name
+    assert os.path.basename(called).startswith(".thumbkit-")
+    assert scene.records() == [thumb.key]
