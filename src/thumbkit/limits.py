@@ -5,10 +5,12 @@ They read ``THUMBKIT["LIMITS"]`` and never touch Pillow's process-wide ``MAX_IMA
 
 from __future__ import annotations
 
+import math
+
 from . import pipeline
 from .conf import Limits
 from .exceptions import OutputTooLarge, SourceTooLarge
-from .geometry import Plan
+from .geometry import Plan, plan
 from .spec import Spec
 
 
@@ -18,18 +20,24 @@ def check_bytes(size: int, limits: Limits) -> None:
         raise SourceTooLarge(f"The source is {size} bytes; LIMITS['MAX_SOURCE_BYTES'] is {cap}.")
 
 
-def check_source(decoded: tuple[int, int], frames: int, limits: Limits) -> None:
+def check_source(decoded: tuple[int, int], frames: int, limits: Limits, reason: str = "") -> None:
     """``decoded`` is the size the decoder will produce (after JPEG draft scaling)."""
     pixels = decoded[0] * decoded[1]
     cap = limits.max_source_pixels
     if cap is not None and pixels > cap:
         raise SourceTooLarge(
-            f"The source decodes to {decoded[0]}x{decoded[1]} = {pixels} pixels; "
-            f"LIMITS['MAX_SOURCE_PIXELS'] is {cap}."
+            f"The source decodes to {decoded[0]}x{decoded[1]} = {pixels} pixels{reason}; "
+            f"LIMITS['MAX_SOURCE_PIXELS'] is {cap} ({pixels / cap:.2f} times the cap)."
         )
-    if limits.max_frames is not None and frames > limits.max_frames:
+    check_frames(frames, limits)
+
+
+def check_frames(frames: int, limits: Limits) -> None:
+    """``frames`` may be a count that stopped at the cap + 1: it is then "at least"."""
+    cap = limits.max_frames
+    if cap is not None and frames > cap:
         raise SourceTooLarge(
-            f"The source has {frames} frames; LIMITS['MAX_FRAMES'] is {limits.max_frames}."
+            f"The source has {frames} frames or more; LIMITS['MAX_FRAMES'] is {cap}."
         )
 
 
@@ -43,15 +51,80 @@ def check_request(spec: Spec, limits: Limits) -> None:
             )
 
 
-def check_output(plan: Plan, spec: Spec, limits: Limits) -> None:
+def planned(spec: Spec, source: tuple[int, int], limits: Limits) -> Plan:
+    """The plan of ``spec`` for a source of ``source`` size (EXIF-oriented), within LIMITS.
+
+    Below the output caps this is ``geometry.plan`` (sorl-thumbnail's sizes). When only the
+    source's shape takes the output over them (a 1080x6000 screenshot under ``"1280"`` keeps
+    its 6000 px height), the output is scaled down, keeping its aspect ratio, until its longest
+    side is at most ``MAX_OUTPUT_SIDE`` and its pixels at most ``MAX_OUTPUT_PIXELS``: an upload
+    must not make a page fail. A spec that asks for too much itself (a box over the caps, or
+    ``upscale`` past them) still raises ``OutputTooLarge``.
+    """
+    return check_output(plan(spec, source), spec, limits)
+
+
+def check_output(p: Plan, spec: Spec, limits: Limits) -> Plan:
+    """Check a planned output; returns the plan, clamped when the source's shape is to blame."""
     if spec.has_geometry:
-        check_size(plan.output, spec, limits)
-        return
+        factor = _fit_factor(p.output, limits)
+        if factor < 1 and not _asks_too_much(spec, p, limits):
+            p = _shrunk(p, factor)
+        check_size(p.output, spec, limits)
+        return p
     # A processors-only spec: check what its processors will make, when they can tell;
     # otherwise the engine checks the result once they have run.
-    predicted = pipeline.output_size(spec.processors, plan.source)
+    predicted = pipeline.output_size(spec.processors, p.source)
     if predicted is not None:
         check_size(predicted, spec, limits)
+    return p
+
+
+def _fit_factor(size: tuple[int, int], limits: Limits) -> float:
+    """The scale that brings ``size`` within the output caps (1.0 when it is within)."""
+    factor = 1.0
+    side, cap = limits.max_output_side, limits.max_output_pixels
+    if side is not None and max(size) > side:
+        factor = side / max(size)
+    if cap is not None and size[0] * size[1] > cap:
+        factor = min(factor, math.sqrt(cap / (size[0] * size[1])))
+    return factor
+
+
+def _asks_too_much(spec: Spec, p: Plan, limits: Limits) -> bool:
+    """The spec, not the source, takes the output over the caps: its box, or upscaling."""
+    side, cap = limits.max_output_side, limits.max_output_pixels
+    given = [v for v in (spec.width, spec.height) if v is not None]
+    if side is not None and any(v > side for v in given):
+        return True
+    if cap is not None and len(given) == 2 and given[0] * given[1] > cap:
+        return True
+    return p.scaled[0] > p.source[0] or p.scaled[1] > p.source[1]
+
+
+def _shrunk(p: Plan, factor: float) -> Plan:
+    """``p`` with every size scaled by ``factor`` (< 1), rounded down, at least 1 px."""
+
+    def scale(n: int) -> int:
+        # The epsilon keeps 6000 * (4096 / 6000) at 4096, not 4095.
+        return max(1, int(n * factor + 1e-9))
+
+    scaled = (scale(p.scaled[0]), scale(p.scaled[1]))
+    crop = None
+    if p.crop is not None:
+        left, top, right, bottom = p.crop
+        width, height = min(scale(right - left), scaled[0]), min(scale(bottom - top), scaled[1])
+        left = min(int(left * factor), scaled[0] - width)
+        top = min(int(top * factor), scaled[1] - height)
+        crop, cropped = (left, top, left + width, top + height), (width, height)
+    elif p.smart:
+        cropped = (min(scale(p.cropped[0]), scaled[0]), min(scale(p.cropped[1]), scaled[1]))
+    else:
+        cropped = scaled
+    canvas = None
+    if p.canvas is not None:
+        canvas = (max(scale(p.canvas[0]), cropped[0]), max(scale(p.canvas[1]), cropped[1]))
+    return Plan(p.source, scaled, crop, p.smart, cropped, canvas, p.need)
 
 
 def check_size(size: tuple[int, int], spec: Spec, limits: Limits) -> None:

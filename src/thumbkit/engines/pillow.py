@@ -1,40 +1,39 @@
 """The default engine, on Pillow.
 
-Order matters for speed and correctness: open (header only, among the allowed formats)
--> check LIMITS (source pixels and frames from the header; planned output sizes) -> JPEG
-``draft()`` at the smallest DCT scale that still covers every requested size (it must come
-before EXIF transposing, which loads pixels), then the pixel cap again on the drafted size
--> load -> EXIF transpose -> normalise the mode -> per spec: resize (only the crop box)
--> smart crop -> padding -> encode. Pillow's process-wide ``MAX_IMAGE_PIXELS`` is never
-changed, and ``Image.open``'s check against it is skipped: LIMITS are the control.
+Order matters for speed and correctness: ``thumbkit.probe`` (header only, among the allowed
+formats: bytes, frames and pixels against LIMITS) -> plan every spec within the output caps
+-> JPEG ``draft()`` at the smallest DCT scale that still covers every requested size (it must
+come before EXIF transposing, which loads pixels), with the pixel cap on the drafted size
+(a progressive JPEG counts at full size) -> load -> EXIF transpose -> normalise the mode
+-> per spec: resize (only the crop box) -> smart crop -> padding -> encode. Pillow's
+process-wide ``MAX_IMAGE_PIXELS`` is never changed, and ``Image.open``'s check against it is
+skipped: LIMITS are the control.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import struct
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from PIL import Image, ImageCms, ImageFile, ImageOps
+from PIL import Image, ImageCms, ImageOps
 
-from .. import limits, pipeline
+from .. import limits, pipeline, probe
 from ..conf import Limits, Settings
 from ..exceptions import GenerationError, SourceTooLarge, SourceUnreadable, ThumbkitError
-from ..geometry import Plan, plan
+from ..geometry import Plan
 from ..spec import Spec
 from . import Rendered
 from .smartcrop import entropy_box
 
 LANCZOS = Image.Resampling.LANCZOS
-ORIENTATION_TAG = 0x0112
 SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
 WEB_FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "GIF": "GIF", "WEBP": "WEBP"}
 WEB_FORMATS["AVIF"] = "AVIF"
-DRAFTABLE = ("JPEG", "MPO")  # formats whose decoder can scale down while decoding
-# Errors Pillow raises on bad input (per its own fuzzing contract).
-DECODE_ERRORS = (OSError, SyntaxError, ValueError, NotImplementedError, OverflowError, EOFError)
+DRAFTABLE = probe.DRAFTABLE  # formats whose decoder can scale down while decoding
+# Errors Pillow raises on bad input: its fuzzing contract's, and what plugins raise anyway.
+DECODE_ERRORS = probe.SOURCE_ERRORS
 
 
 def _jpeg(img: Image.Image, spec: Spec, s: Settings, icc: bytes | None) -> dict[str, Any]:
@@ -76,100 +75,39 @@ FORMATS: dict[str, tuple[frozenset[str], SaveOptions]] = {
 class PillowEngine:
     def render(self, data: bytes, specs: Sequence[Spec], settings: Settings) -> list[Rendered]:
         lim = settings.limits
-        limits.check_bytes(len(data), lim)
-        with _open(data, lim.formats) as image:
-            source_format, header_size = str(image.format), image.size
-            frames = _frames(image)
-            draftable = source_format in DRAFTABLE
-            if not draftable:
-                # Nothing below may touch pixels before this (PNG's getexif() would load them).
-                limits.check_source(header_size, frames, lim)
-            orientation = _orientation(image)
-            plans = _plans(specs, header_size, orientation, lim)
-            if draftable:
-                _draft(image, plans, orientation)
-                limits.check_source(image.size, frames, lim)
+        # Bytes, format, frames and (unless it can be drafted) pixels, from the header.
+        image, info = probe.open_image(data, lim)
+        with image:
+            plans = _plans(specs, info.oriented_size, lim)
+            if info.format in DRAFTABLE:
+                target = _target(plans, info.orientation)
+                probe.check_pixels(info, lim, target)
+                # draft() must come before anything that loads pixels (EXIF transposing).
+                image.draft(None, target)
+                limits.check_source(image.size, 1, lim)
             _load(image)
-            late = _orientation(image)
-            if late != orientation:
+            late = probe.orientation(image)
+            if late != info.orientation:
                 # A PNG eXIf chunk after the pixel data is only seen now; rare, so plan again.
-                plans = _plans(specs, header_size, late, lim)
+                plans = _plans(specs, _oriented(info.size, late), lim)
             pixels = _decoded(image)
             pairs = zip(specs, plans, strict=True)
-            return [_render_one(pixels, spec, p, source_format, settings) for spec, p in pairs]
+            return [_render_one(pixels, spec, p, info.format, settings) for spec, p in pairs]
 
 
-def _plans(
-    specs: Sequence[Spec], size: tuple[int, int], orientation: int, lim: Limits
-) -> list[Plan]:
-    plans = [plan(spec, _oriented(size, orientation)) for spec in specs]
-    for spec, p in zip(specs, plans, strict=True):
-        limits.check_output(p, spec, lim)
-    return plans
-
-
-def _open(data: bytes, formats: tuple[str, ...]) -> ImageFile.ImageFile:
-    """Identify the source among the allowed formats, reading its header only.
-
-    This is ``Image.open`` without its decompression-bomb check, which reads Pillow's
-    process-wide ``MAX_IMAGE_PIXELS``: LIMITS decide instead, and they count JPEG sources
-    after draft scaling (a 200 MP JPEG asked for a 300 px thumbnail decodes at 3 MP).
-    """
-    Image.init()
-    buffer, prefix = io.BytesIO(data), data[:16]
-    for name in formats:
-        factory, accept = Image.OPEN.get(name, (None, None))
-        if factory is None or not _accepts(accept, prefix):
-            continue
-        buffer.seek(0)
-        try:
-            return factory(buffer, "")
-        except (SyntaxError, IndexError, TypeError, struct.error):
-            continue  # not this format after all, as Image.open treats it
-        except Image.DecompressionBombError as exc:  # raised by a plugin itself
-            raise SourceTooLarge(f"The source is a decompression bomb: {exc}") from exc
-        except DECODE_ERRORS as exc:
-            raise SourceUnreadable(f"The source cannot be read: {exc}") from exc
-    raise SourceUnreadable(
-        f"The source is not an image in an allowed format ({', '.join(formats)})."
-    )
-
-
-def _accepts(accept: Callable[[bytes], bool | str] | None, prefix: bytes) -> bool:
-    if accept is None:
-        return True
-    result = accept(prefix)
-    # A string is Pillow's "this is the format, but its codec is missing": not openable.
-    return bool(result) and not isinstance(result, str)
-
-
-def _frames(image: Image.Image) -> int:
-    try:
-        return int(getattr(image, "n_frames", 1))
-    except DECODE_ERRORS as exc:
-        raise SourceUnreadable(f"The source's frames cannot be read: {exc}") from exc
-
-
-def _orientation(image: ImageFile.ImageFile) -> int:
-    if image.format == "PNG" and image.tile and "exif" not in image.info:
-        return 1  # getexif() would decode the pixels to look for a late eXIf chunk
-    try:
-        value = image.getexif().get(ORIENTATION_TAG, 1)
-    except DECODE_ERRORS:
-        return 1  # broken EXIF is common; treat it as "no orientation"
-    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+def _plans(specs: Sequence[Spec], size: tuple[int, int], lim: Limits) -> list[Plan]:
+    return [limits.planned(spec, size, lim) for spec in specs]
 
 
 def _oriented(size: tuple[int, int], orientation: int) -> tuple[int, int]:
     return (size[1], size[0]) if orientation in SWAPPING_ORIENTATIONS else size
 
 
-def _draft(image: Image.Image, plans: Sequence[Plan], orientation: int) -> None:
+def _target(plans: Sequence[Plan], orientation: int) -> tuple[int, int]:
+    """The decode size that covers every plan, in stored orientation (what draft() takes)."""
     width = max(p.decode[0] for p in plans)
     height = max(p.decode[1] for p in plans)
-    # draft() picks the smallest DCT scale whose result still covers the requested size;
-    # it works on stored pixels, so the target is turned back when EXIF rotates the picture.
-    image.draft(None, _oriented((width, height), orientation))
+    return _oriented((width, height), orientation)
 
 
 def _load(image: Image.Image) -> None:
