@@ -3,6 +3,12 @@
 libvips shrinks on load (JPEG DCT scaling, WebP/HEIF scaled decode) and streams, so big PNG
 and TIFF sources cost about half the time and memory of Pillow. Sizes come from the same
 ``thumbkit.geometry`` plan as the Pillow engine, so both engines make identical sizes.
+
+The source is first inspected by ``thumbkit.probe`` (Pillow's header parsers), exactly as on
+the Pillow engine: the format allow-list, the frame cap and the pixel rule (progressive JPEGs
+at full size) are applied before any libvips loader runs, and libvips must then identify the
+file as that same format. Formats libvips has no loader for (BMP) and specs with processors
+are made by the Pillow engine.
 """
 
 from __future__ import annotations
@@ -10,20 +16,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .. import limits
+from .. import limits, probe
 from ..conf import Settings
 from ..exceptions import ConfigurationError, GenerationError, SourceUnreadable
-from ..geometry import Plan, plan
+from ..geometry import Plan
 from ..spec import Spec
 from . import Rendered
 
+# The libvips loader each probed format must be read by.
 LOADERS = {
-    "jpegload": "JPEG",
-    "pngload": "PNG",
-    "gifload": "GIF",
-    "webpload": "WEBP",
-    "heifload": "AVIF",
-    "tiffload": "TIFF",
+    "JPEG": "jpegload_buffer",
+    "MPO": "jpegload_buffer",
+    "PNG": "pngload_buffer",
+    "GIF": "gifload_buffer",
+    "WEBP": "webpload_buffer",
+    "AVIF": "heifload_buffer",
+    "TIFF": "tiffload_buffer",
 }
 WEB_FORMATS = {"JPEG", "PNG", "GIF", "WEBP", "AVIF"}
 SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
@@ -75,38 +83,47 @@ class VipsEngine:
 
     def render(self, data: bytes, specs: Sequence[Spec], settings: Settings) -> list[Rendered]:
         lim = settings.limits
-        limits.check_bytes(len(data), lim)
-        header, source_format = self._header(data, lim.formats)
-        orientation = _get(header, "orientation", 1)
-        size = (
-            (header.height, header.width)
-            if orientation in SWAPPING_ORIENTATIONS
-            else (
-                header.width,
-                header.height,
-            )
-        )
-        plans = [plan(spec, size) for spec in specs]
-        for spec, p in zip(specs, plans, strict=True):
-            limits.check_output(p, spec, lim)
-        limits.check_source(_decoded(size, plans, source_format), _get(header, "n-pages", 1), lim)
+        # Bytes, allow-list, frames and full-size pixels: before any libvips loader runs.
+        info = probe.probe(data, lim)
+        if info.format not in LOADERS:
+            from .pillow import PillowEngine
+
+            return PillowEngine().render(data, specs, settings)
+        header = self._header(data, info.format)
+        orientation = _get(header, "orientation", 1)  # what thumbnail_buffer rotates by
+        size = (header.width, header.height)
+        if orientation in SWAPPING_ORIENTATIONS:
+            size = (header.height, header.width)
+        plans = [limits.planned(spec, size, lim) for spec in specs]
+        need = (max(p.scaled[0] for p in plans), max(p.scaled[1] for p in plans))
+        if orientation in SWAPPING_ORIENTATIONS:
+            need = (need[1], need[0])
+        probe.check_pixels(info, lim, need)  # a baseline JPEG, as it will be shrunk on load
         return [
-            self._one(data, spec, p, source_format, settings)
+            self._one(data, spec, p, info.format, settings)
             for spec, p in zip(specs, plans, strict=True)
         ]
 
-    def _header(self, data: bytes, formats: tuple[str, ...]) -> tuple[Any, str]:
-        try:
-            header = self.vips.Image.new_from_buffer(data, "", access="sequential")
-        except self.vips.Error as exc:
-            raise SourceUnreadable("The source is not an image libvips can read.") from exc
-        loader = str(_get(header, "vips-loader", "")).removesuffix("_buffer")
-        fmt = LOADERS.get(loader)
-        if fmt is None or fmt not in formats:
+    def _sniffed(self, data: bytes) -> str:
+        """The nickname of the loader libvips picks for ``data``, from magic bytes only."""
+        lib, ffi = self.vips.vips_lib, self.vips.ffi
+        pointer = lib.vips_foreign_find_load_buffer(data, len(data))
+        if not pointer:
+            return ""
+        nickname = lib.vips_nickname_find(lib.g_type_from_name(pointer))
+        return str(ffi.string(nickname).decode()) if nickname else ""
+
+    def _header(self, data: bytes, fmt: str) -> Any:
+        """The header, read by the loader of the probed format and no other."""
+        loader = self._sniffed(data)
+        if loader != LOADERS[fmt]:
             raise SourceUnreadable(
-                f"The source is not an image in an allowed format ({', '.join(formats)})."
+                f"The {fmt} source is not one libvips reads as {fmt} ({loader or 'no loader'})."
             )
-        return header, fmt
+        try:
+            return self.vips.Image.new_from_buffer(data, "", access="sequential")
+        except self.vips.Error as exc:
+            raise SourceUnreadable(f"The source cannot be read: {_text(exc)}") from exc
 
     def _one(
         self, data: bytes, spec: Spec, p: Plan, source_format: str, settings: Settings
@@ -116,48 +133,46 @@ class VipsEngine:
             from .pillow import PillowEngine
 
             return PillowEngine().render(data, [spec], settings)[0]
-        fmt = spec.format or (source_format if source_format in WEB_FORMATS else None)
         try:
-            image = self.vips.Image.thumbnail_buffer(
-                data, p.scaled[0], height=p.scaled[1], size="force", option_string=LOAD_OPTIONS
-            )
-            image = _eight_bit(image)
-            if spec.colorspace == "GRAY":
-                image = image.colourspace("b-w")
-            elif spec.colorspace == "RGB" and image.bands in (1, 2):
-                image = image.colourspace("srgb")
-            if p.crop is not None:
-                left, top, right, bottom = p.crop
-                image = image.crop(left, top, right - left, bottom - top)
-            elif p.smart:
-                # smartcrop reads pixels in any order; the shrunk image is small, so hold it.
-                image = image.copy_memory().smartcrop(
-                    p.cropped[0], p.cropped[1], interesting="entropy"
-                )
-            if p.canvas is not None:
-                image = _pad(image, p.canvas, spec.padding_color)
-            fmt = fmt or ("PNG" if image.hasalpha() else "JPEG")
-            suffix, options, alpha = FORMATS[fmt]
+            image = self._pixels(data, spec, p)
+        except self.vips.Error as exc:
+            # libvips decodes lazily, so a corrupt or truncated source fails here.
+            raise SourceUnreadable(f"The source cannot be decoded: {_text(exc)}") from exc
+        fmt = spec.format or (source_format if source_format in WEB_FORMATS else None)
+        fmt = fmt or ("PNG" if image.hasalpha() else "JPEG")
+        suffix, options, alpha = FORMATS[fmt]
+        try:
             if image.hasalpha() and not alpha:
                 image = image.flatten(background=_rgb(spec.background or "#ffffff"))
             out = image.write_to_buffer(suffix, keep="icc", **options(spec, settings))
         except self.vips.Error as exc:
-            raise _mapped(exc) from exc
+            raise GenerationError(f"libvips failed to encode {fmt}: {_text(exc)}") from exc
         return Rendered(bytes(out), image.width, image.height, fmt)
+
+    def _pixels(self, data: bytes, spec: Spec, p: Plan) -> Any:
+        """Decode, shrink, crop and pad, into memory: the output is small, and any error
+        raised up to here comes from the source, not from an encoder."""
+        image = self.vips.Image.thumbnail_buffer(
+            data, p.scaled[0], height=p.scaled[1], size="force", option_string=LOAD_OPTIONS
+        )
+        image = _eight_bit(image)
+        if spec.colorspace == "GRAY":
+            image = image.colourspace("b-w")
+        elif spec.colorspace == "RGB" and image.bands in (1, 2):
+            image = image.colourspace("srgb")
+        if p.crop is not None:
+            left, top, right, bottom = p.crop
+            image = image.crop(left, top, right - left, bottom - top)
+        elif p.smart:
+            # smartcrop reads pixels in any order; the shrunk image is small, so hold it.
+            image = image.copy_memory().smartcrop(p.cropped[0], p.cropped[1], interesting="entropy")
+        if p.canvas is not None:
+            image = _pad(image, p.canvas, spec.padding_color)
+        return image.copy_memory()
 
 
 def _get(image: Any, name: str, default: Any) -> Any:
     return image.get(name) if image.get_typeof(name) else default
-
-
-def _decoded(size: tuple[int, int], plans: Sequence[Plan], fmt: str) -> tuple[int, int]:
-    if fmt != "JPEG":
-        return size
-    need_w = max(p.scaled[0] for p in plans)
-    need_h = max(p.scaled[1] for p in plans)
-    ratio = min(size[0] // max(need_w, 1), size[1] // max(need_h, 1))
-    shrink = next((f for f in (8, 4, 2) if ratio >= f), 1)
-    return -(-size[0] // shrink), -(-size[1] // shrink)
 
 
 def _eight_bit(image: Any) -> Any:
@@ -183,8 +198,5 @@ def _rgb(color: str) -> list[int]:
     return [int(digits[i : i + 2], 16) for i in (0, 2, 4)]
 
 
-def _mapped(exc: Exception) -> Exception:
-    text = str(exc)
-    if "load" in text or "premature end" in text or "truncated" in text:
-        return SourceUnreadable(f"The source cannot be decoded: {text.strip()[:200]}")
-    return GenerationError(f"libvips failed: {text.strip()[:200]}")
+def _text(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:200]
