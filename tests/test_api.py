@@ -26,7 +26,7 @@ from thumbkit import (
     get_thumbnail,
     prefetch_thumbnails,
 )
-from thumbkit.batch import VERSION_SPEC
+from thumbkit.batch import PSEUDO_SPECS, VERSION_SPEC
 from thumbkit.exceptions import InvalidSpec, SourceMissing
 from thumbkit.models import ThumbnailRecord
 from thumbkit.source import coerce
@@ -52,8 +52,9 @@ def stored_size(t: Thumbnail) -> tuple[int, int]:
 
 
 def records() -> list[str]:
-    """Names of the thumbnail records (version records, which name no file, left out)."""
-    rows = ThumbnailRecord.objects.exclude(spec=VERSION_SPEC)
+    """Names of the thumbnail records (version and failure records, which name no file, left
+    out)."""
+    rows = ThumbnailRecord.objects.exclude(spec__in=PSEUDO_SPECS)
     return sorted(rows.values_list("name", flat=True))
 
 

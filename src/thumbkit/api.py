@@ -5,6 +5,8 @@ object, else one store round trip for every source still unknown (``batch.load``
 strategy of each spec for what the store does not have (``thumbkit.strategies``): lazy
 generates, the others return stand-ins (a predicted record, a signed on-demand record, or
 a falsy :class:`~thumbkit.thumbnail.Placeholder`). Stand-ins are never memoised as made.
+A source whose generation failed with a source error raises that error again from its
+failure record, read in the same round trip (``thumbkit.failures``), whatever the strategy.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.db.models import Model
 
-from . import batch, files, limits, refs
+from . import batch, failures, files, limits, refs
 from .conf import get_settings, on_reset
 from .exceptions import SourceMissing, StoreUnavailable
 from .keys import source_key, thumbnail_key
@@ -170,6 +172,8 @@ def _lookup(
         if hit is not None:
             found[key] = hit
             continue
+        # Read with the records: a source that failed answers with its error, no I/O.
+        failures.check(src, records, (spec,))
         group = missing.setdefault(src.identity, (src, []))
         if all(k != key for _, k in group[1]):
             group[1].append((spec, key))
@@ -253,7 +257,7 @@ def _purge(src: Source) -> list[str]:
     key = source_key(src)
     records = store.get_sources([key]).get(key, {})
     for record in records.values():
-        if record.spec != batch.VERSION_SPEC:
+        if record.spec not in batch.PSEUDO_SPECS:  # the version and a failure have no file
             files.delete(record.storage, record.name)
     store.delete_many(list(records))
     memo = src.memo()

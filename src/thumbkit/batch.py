@@ -4,7 +4,8 @@ A source's records answer every spec at once: after :func:`load`, a lookup of an
 that source is a dict lookup (hit, or known miss) with no further I/O. A source's *version*
 (bumped when its file is overwritten under the same name) travels with its records, as a
 record whose spec is ``VERSION_SPEC``; the version is part of every thumbnail key, so an
-overwritten source gets new keys, names and URLs.
+overwritten source gets new keys, names and URLs. A remembered failure of the source
+travels the same way, as a record whose spec is ``FAILED_SPEC`` (``thumbkit.failures``).
 
 When the store cannot be reached, a read fails once (bounded by the store's timeouts), the
 outage is logged once, and for ``STORE_RETRY_AFTER`` seconds later reads fail at once (see
@@ -28,6 +29,8 @@ from .stores.outage import OUTAGE
 from .thumbnail import Placeholder, Thumbnail
 
 VERSION_SPEC = "@version"
+FAILED_SPEC = "@failed"  # a remembered failure of the source (see thumbkit.failures)
+PSEUDO_SPECS = frozenset({VERSION_SPEC, FAILED_SPEC})  # records that are not thumbnails
 COMPLETE = "@complete"  # memo marker: the memo holds every record of its source
 VERSION = "@version"  # memo slot: the version found among the records
 FAST = "@fast"  # memo slot: answers to repeated get_thumbnail calls (see api._fast_slot)

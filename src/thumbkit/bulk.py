@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 from django.db import models
 
 from . import files
-from .batch import VERSION_SPEC
+from .batch import PSEUDO_SPECS
 from .exceptions import ThumbkitError
 from .keys import source_key
 from .progress import Progress as Progress  # re-exported: commands use bulk.Progress
@@ -397,7 +397,7 @@ def remove(
     result = Removal()
     for key, records in found.items():
         for record in records.values():
-            doomed = record.spec != VERSION_SPEC and (wanted is None or record.spec in wanted)
+            doomed = record.spec not in PSEUDO_SPECS and (wanted is None or record.spec in wanted)
             (result.removed if doomed else result.kept.setdefault(key, [])).append(record)
     if dry_run:
         return result

@@ -73,6 +73,10 @@ DEFAULTS: dict[str, Any] = {
     "FORCE_SSL": False,
     "CACHE_BUSTER": None,
     "URL_DOMAIN": None,
+    # Seconds a source's failure (missing, unreadable, over LIMITS) is remembered in the
+    # store, so renders answer from the record without reading the source or taking a lock;
+    # a new version of the source, or other LIMITS or ENGINE, retry at once. 0 or None: off.
+    "FAILURE_TTL": 3600,
 }
 
 
@@ -112,6 +116,7 @@ class Settings:
     force_ssl: bool = False
     cache_buster: str | None = None
     url_domain: str | None = None
+    failure_ttl: float = 3600.0
     unknown_keys: tuple[str, ...] = field(default=())
 
 
@@ -161,6 +166,7 @@ def get_settings() -> Settings:
         force_ssl=bool(merged["FORCE_SSL"]),
         cache_buster=_cache_buster(merged["CACHE_BUSTER"]),
         url_domain=str(merged["URL_DOMAIN"] or "").strip().rstrip("/") or None,
+        failure_ttl=float(merged["FAILURE_TTL"] or 0),
         unknown_keys=tuple(sorted(set(raw) - set(DEFAULTS))),
     )
 

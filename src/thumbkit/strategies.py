@@ -32,9 +32,9 @@ from typing import Any, Protocol, TypeGuard
 from django.db import transaction
 from django.utils.module_loading import import_string
 
-from . import refs
+from . import failures, refs
 from .conf import get_settings, on_reset
-from .exceptions import ConfigurationError, LockTimeout
+from .exceptions import ConfigurationError, LockTimeout, SourceError
 from .fallback import fallback, predicted
 from .generate import generate
 from .source import Source
@@ -174,10 +174,16 @@ def _enqueue(enqueue: Callable[..., Any], job: tuple[str, str, str]) -> None:
 
 
 def generate_locked(source: Source, items: Items) -> dict[str, Thumbnail]:
-    """Generate the items nobody else is generating; wait for and read the others."""
+    """Generate the items nobody else is generating; wait for and read the others.
+
+    The source's failure record is read with the records (same round trip): when the lock
+    holder failed on the source, or failed before, every caller raises its error at once
+    instead of reading the source again or waiting for a LockTimeout.
+    """
     store = get_store()
     timeout = get_settings().lock_timeout
     pending = {key: spec for spec, key in items}
+    failure_key = failures.key_if_remembered(source)
     results: dict[str, Thumbnail] = {}
     deadline = time.monotonic() + timeout
     delay = 0.01
@@ -185,16 +191,16 @@ def generate_locked(source: Source, items: Items) -> dict[str, Thumbnail]:
         with ExitStack() as stack:
             won = [k for k in pending if stack.enter_context(store.lock(k, timeout))]
             if won:
-                # Someone may have finished between our store read and taking the lock.
-                done = store.get_many(won)
+                # Someone may have finished (or failed) between our store read and the lock.
+                done, previous = _read(store, source, won, failure_key, pending)
                 todo = [(pending[k], k) for k in won if k not in done]
                 results.update(done)
                 if todo:
-                    results.update(generate(source, todo))
+                    results.update(_generate(source, todo, previous))
                 for key in won:
                     del pending[key]
         if pending:
-            found = store.get_many(list(pending))
+            found, _ = _read(store, source, list(pending), failure_key, pending)
             results.update(found)
             for key in found:
                 del pending[key]
@@ -207,3 +213,26 @@ def generate_locked(source: Source, items: Items) -> dict[str, Thumbnail]:
                 time.sleep(delay)
                 delay = min(delay * 2, 0.2)
     return results
+
+
+def _read(
+    store: Any, source: Source, keys: list[str], failure_key: str | None, specs: Mapping[str, Spec]
+) -> tuple[dict[str, Thumbnail], Thumbnail | None]:
+    """The stored records among ``keys``, and the source's failure record (one round trip).
+
+    A live failure that covers the spec of one of ``keys`` is raised.
+    """
+    found: dict[str, Thumbnail] = store.get_many([*keys, failure_key] if failure_key else keys)
+    previous = found.pop(failure_key, None) if failure_key else None
+    if previous is not None:
+        failures.check(source, {previous.key: previous}, [specs[k] for k in keys])
+    return found, previous
+
+
+def _generate(source: Source, todo: Items, previous: Thumbnail | None) -> dict[str, Thumbnail]:
+    try:
+        return generate(source, todo)
+    except SourceError as exc:
+        # Recorded before the lock is released, so the waiters find it on their next poll.
+        failures.record(source, exc, [spec for spec, _ in todo], previous)
+        raise
