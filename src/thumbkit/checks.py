@@ -15,6 +15,9 @@ thumbkit.E010  a declared thumbnail of a thumbkit ImageField is invalid
 thumbkit.E011  an ImageField's manifest_field does not name a JSONField of its model
 thumbkit.E012  THUMBKIT["UPLOAD"] is unknown, or "task" without a Tasks framework / backend
 thumbkit.E013  THUMBKIT["NAMER"] is unknown or cannot be imported
+thumbkit.E014  a THUMBKIT["STORE_OPTIONS"] key is not a parameter of the store (or of the
+               client it passes its options to: redis-py's ``Redis`` for the redis store)
+thumbkit.E015  the db store's STORE_OPTIONS["using"] is not an alias in DATABASES
 =============  ==========================================================
 
 The checks import nothing they name: a module's presence is asked of ``find_spec``, so a
@@ -25,7 +28,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Mapping
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -93,6 +97,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     errors += _named("ENGINE", user, _registry("engines", "ENGINES"), "thumbkit.E004")
     errors += _named("NAMER", user, _namers(), "thumbkit.E013")
     errors += _cache_alias(user)
+    errors += _store_options(user)
     errors += _strategy(user)
     errors += _upload(user)
     errors += _on_store_error(user)
@@ -254,6 +259,106 @@ def _cache_alias(user: dict[str, Any]) -> list[CheckMessage]:
             f"The cache store uses the CACHES alias {alias!r}, which does not exist.",
             hint=f"Aliases: {', '.join(sorted(django_settings.CACHES))}.",
             id="thumbkit.E007",
+        )
+    ]
+
+
+# Stores that hand their ``**options`` on to a client: what the client takes is accepted.
+OPTION_TARGETS: dict[str, tuple[str, ...]] = {
+    "thumbkit.stores.redis.RedisStore": (
+        "redis.Redis",
+        "redis.connection.ConnectionPool",
+        "redis.connection.AbstractConnection",
+        "redis.connection.Connection",
+        "redis.connection.SSLConnection",
+        "redis.connection.UnixDomainSocketConnection",
+    ),
+}
+
+
+def store_option_problem(cls: type, options: Mapping[Any, Any]) -> str | None:
+    """Why ``cls(**options)`` cannot work (naming the first bad key), or None.
+
+    Compared with the constructor's signature, so a misspelt key is found when the project
+    starts, not as a ``TypeError`` at the first lookup (redis-py takes unknown keys and only
+    fails when it connects). A store with ``**kwargs`` accepts anything unless its options
+    are known to go to a client (OPTION_TARGETS).
+    """
+    accepted = _store_parameters(cls)
+    if accepted is None:
+        return None
+    for key in options:
+        if not isinstance(key, str) or key not in accepted:
+            return (
+                f"THUMBKIT['STORE_OPTIONS'] has the key {key!r}, which {_path(cls)} does not "
+                f"take. It takes: {', '.join(sorted(accepted)) or 'no options'}."
+            )
+    return None
+
+
+def _store_parameters(cls: type) -> set[str] | None:
+    names, open_ended = _parameters(cls)
+    if not open_ended:
+        return names
+    found = False
+    for target in OPTION_TARGETS.get(_path(cls), ()):
+        try:
+            more, _ = _parameters(_imported(target))
+        except (ImportError, AttributeError, TypeError, ValueError):
+            continue  # a client version without this class: its siblings still count
+        names |= more
+        found = True
+    # Without the client installed (E005) its parameters are unknown: accept anything.
+    return names if found else None
+
+
+def _parameters(target: Callable[..., Any]) -> tuple[set[str], bool]:
+    """The keyword parameters of a class or function, and whether it takes ``**kwargs``."""
+    signature = inspect.signature(target)
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    params = signature.parameters.values()
+    names = {p.name for p in params if p.kind in kinds} - {"self"}
+    return names, any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def _imported(path: str) -> Any:
+    module, _, attr = path.rpartition(".")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _path(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _store_options(user: dict[str, Any]) -> list[CheckMessage]:
+    store = user.get("STORE", DEFAULTS["STORE"])
+    options = user.get("STORE_OPTIONS", {})
+    path = _registry("stores", "STORES").get(store, store)
+    if _import_problem(path) is not None:
+        return []  # reported as E003 or E005
+    try:
+        cls = _imported(path)
+        problem = store_option_problem(cls, options)
+    except (TypeError, ValueError):  # not a class with a signature: E003's business
+        return []
+    errors: list[CheckMessage] = []
+    if problem is not None:
+        errors.append(Error(problem, id="thumbkit.E014"))
+    from .stores.db import DatabaseStore
+
+    if isinstance(cls, type) and issubclass(cls, DatabaseStore):
+        errors += _db_alias(options.get("using"))
+    return errors
+
+
+def _db_alias(alias: Any) -> list[CheckMessage]:
+    if alias is None or alias in django_settings.DATABASES:
+        return []
+    return [
+        Error(
+            f"The db store uses the DATABASES alias {alias!r}, which does not exist.",
+            hint=f"Aliases: {', '.join(sorted(django_settings.DATABASES))}.",
+            id="thumbkit.E015",
         )
     ]
 

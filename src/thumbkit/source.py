@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,12 @@ from django.utils.module_loading import import_string
 from .conf import get_settings, on_reset
 from .exceptions import SourceError, SourceMissing, SourceTooLarge, StorageError
 
+logger = logging.getLogger("thumbkit")
+
 _storage_ids: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+# The longest source name kept: Django's FileField default column is 100, thumbkit's record
+# columns hold 1024; no storage needs more, and a longer name is refused before any I/O.
+MAX_NAME_LENGTH = 1024
 
 
 @dataclass(frozen=True)
@@ -61,8 +67,13 @@ class Source:
             return _checked(_read_file(self.origin, cap), cap)
         try:
             data = _read_stored(self.storage, self.name, cap)
-        except SuspiciousOperation:
-            raise  # Django's security signal (a path outside the storage): keep it visible
+        except SuspiciousOperation as exc:
+            # Django's security signal (a path outside the storage): logged for whoever
+            # watches for probing, but to the page it is a file that is not there.
+            logger.warning("Refused the source name %r: %s", _shown(self.name), exc)
+            raise SourceMissing(
+                f"Source {_shown(self.name)!r}: the name is not a valid file name on its storage."
+            ) from exc
         except Exception as exc:  # storages raise their clients' errors (OSError, botocore, ...)
             raise _read_error(self.name, exc) from exc
         return _checked(data, cap)
@@ -119,20 +130,46 @@ def coerce(source: Any, storage: Storage | None = None, version: str = "") -> So
     if isinstance(source, FieldFile):
         if not source.name:
             raise SourceMissing("The file field is empty.")
-        return Source(source.name, source.storage, storage_id(source.storage), version, source)
+        name = checked_name(source.name)
+        return Source(name, source.storage, storage_id(source.storage), version, source)
     if isinstance(source, File):
         if not source.name:
             raise SourceMissing("The file has no name.")
         store = storage or default_storage
-        return Source(str(source.name), store, storage_id(store), version, source)
+        return Source(checked_name(str(source.name)), store, storage_id(store), version, source)
     if isinstance(source, str):
         if not source:
             raise SourceMissing("The source name is empty.")
         store = storage or default_storage
-        return Source(source, store, storage_id(store), version)
+        return Source(checked_name(source), store, storage_id(store), version)
     if source is None or source == "":
         raise SourceMissing("No source given.")
     raise TypeError(f"Cannot use {type(source).__name__} as a thumbnail source.")
+
+
+def checked_name(name: str) -> str:
+    """``name``, or :class:`SourceMissing` for a name no storage can hold.
+
+    A NUL byte ends a C string (file systems refuse it, and PostgreSQL text cannot hold it);
+    a name longer than MAX_NAME_LENGTH fits no record column. Both would fail later as
+    storage or store errors, which templates do not degrade: here they are the source's fault.
+    """
+    if "\x00" in name:
+        raise SourceMissing(
+            f"Source {_shown(name)!r}: the name holds a NUL character, "
+            "which is not a valid file name on any storage."
+        )
+    if len(name) > MAX_NAME_LENGTH:
+        raise SourceMissing(
+            f"Source {_shown(name)!r}: the name has {len(name)} characters; "
+            f"source names have at most {MAX_NAME_LENGTH}."
+        )
+    return name
+
+
+def _shown(name: str) -> str:
+    # Messages and logs quote a hostile name's start, not kilobytes of it.
+    return name if len(name) <= 100 else f"{name[:100]}..."
 
 
 def _unwrap(storage: Any) -> Any:

@@ -41,9 +41,18 @@ FLAGS = {"crop": "center", "upscale": True, "progressive": True, "padding": True
 # The geometry of a spec that keeps the source's size (processors do the work).
 ORIGINAL = "original"
 
-_GEOMETRY = re.compile(r"^(?P<w>\d+)?(?:x(?P<h>\d+))?$")
-_OFFSET = re.compile(r"^(?P<value>\d+)(?P<unit>%|px)$")
-_COLOR = re.compile(r"^#?(?P<hex>[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+# At most this many digits per number: 999999 px is far above any output cap, and a bound
+# keeps int() away from Python's 4300-digit conversion limit (a ValueError, not InvalidSpec).
+MAX_DIGITS = 6
+# Longer spec text is refused before it is split, and error messages quote only its start.
+MAX_SPEC_LENGTH = 1000
+_QUOTED = 80
+
+# ASCII digits only ([0-9], not \d): int() would accept full-width and other Unicode digits.
+# Matched with fullmatch: "$" would also accept a trailing newline.
+_GEOMETRY = re.compile(r"(?P<w>[0-9]+)?(?:x(?P<h>[0-9]+))?")
+_OFFSET = re.compile(r"(?P<value>[0-9]+)(?P<unit>%|px)")
+_COLOR = re.compile(r"#?(?P<hex>[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
 _X_WORDS = {"left": "0%", "center": "50%", "right": "100%"}
 _Y_WORDS = {"top": "0%", "center": "50%", "bottom": "100%"}
 _TRUE = {"1", "true", "yes", "on"}
@@ -163,6 +172,8 @@ def _parse(spec: str | Spec, options: Mapping[str, Any]) -> Spec:
         return _apply(spec, options, spec.canonical) if options else spec
     if not isinstance(spec, str) or not spec.strip():
         raise invalid(spec, "not a geometry or a spec name")
+    if len(spec) > MAX_SPEC_LENGTH:
+        raise invalid(spec, f"longer than {MAX_SPEC_LENGTH} characters")
     text = spec.strip()
     base = _named(text)
     if base is None:
@@ -174,7 +185,25 @@ def _parse(spec: str | Spec, options: Mapping[str, Any]) -> Spec:
 
 def invalid(text: object, problem: str) -> InvalidSpec:
     """The one error for bad specs: what was wrong, and the grammar that would be right."""
-    return InvalidSpec(f"Invalid spec {text!r}: {problem}; expected {GRAMMAR}.")
+    return InvalidSpec(f"Invalid spec {_quoted(text)}: {problem}; expected {GRAMMAR}.")
+
+
+def _quoted(text: object) -> str:
+    # A hostile spec may be kilobytes long: quote its start, not all of it, in logs and pages.
+    if isinstance(text, str) and len(text) > _QUOTED:
+        return f"{text[:_QUOTED]!r}... ({len(text)} characters)"
+    return repr(text)
+
+
+def number(digits: str, what: str) -> int:
+    """An ASCII digit string as an int, at most MAX_DIGITS long (ValueError otherwise)."""
+    if not digits.isascii() or not digits.isdigit():
+        raise ValueError(f"{what} must be written with the digits 0-9")
+    if len(digits) > MAX_DIGITS:
+        raise ValueError(
+            f"{what} has {len(digits)} digits; numbers have at most {MAX_DIGITS} digits"
+        )
+    return int(digits)
 
 
 def _named(name: str) -> Spec | None:
@@ -209,11 +238,14 @@ def _named_part(name: str, text: str, options: Mapping[str, Any]) -> Spec:
 def _geometry(head: str, text: str) -> tuple[int | None, int | None]:
     if head == ORIGINAL:
         return None, None
-    match = _GEOMETRY.match(head)
+    match = _GEOMETRY.fullmatch(head)
     if not match or not (match["w"] or match["h"]):
-        raise invalid(text, f"{head!r} is not a geometry or a spec name")
-    width = int(match["w"]) if match["w"] else None
-    height = int(match["h"]) if match["h"] else None
+        raise invalid(text, f"{_quoted(head)} is not a geometry or a spec name")
+    try:
+        width = number(match["w"], "the width") if match["w"] else None
+        height = number(match["h"], "the height") if match["h"] else None
+    except ValueError as exc:
+        raise invalid(text, str(exc)) from None
     if width == 0 or height == 0:
         raise invalid(text, "width and height must be positive")
     return width, height
@@ -225,7 +257,7 @@ def _tokens(tokens: list[str], text: str) -> dict[str, Any]:
         key, sep, value = token.partition("=")
         if not sep:
             if key not in FLAGS:
-                raise invalid(text, f"unknown flag {key!r}")
+                raise invalid(text, f"unknown flag {_quoted(key)}")
             options[key] = FLAGS[key]
         else:
             # Commas stand for the space of two-part crops inside a spec string.
@@ -238,11 +270,11 @@ def _apply(base: Spec, options: Mapping[str, Any], text: str) -> Spec:
     for key, value in options.items():
         cleaner = _CLEANERS.get(key)
         if cleaner is None:
-            raise invalid(text, f"unknown option {key!r}")
+            raise invalid(text, f"unknown option {_quoted(key)}")
         try:
             changes[key] = cleaner(value)
         except (TypeError, ValueError) as exc:
-            raise invalid(text, f"option {key}={value!r}: {exc}") from None
+            raise invalid(text, f"option {key}={_quoted(value)}: {exc}") from None
     return replace(base, **changes)
 
 
@@ -251,7 +283,7 @@ def _clean_crop(value: Any) -> str | None:
         return None
     if value is True:
         value = "center"
-    text = str(value).strip().lower().replace(",", " ")
+    text = _ascii(value).strip().lower().replace(",", " ")
     if text == "smart":
         return "smart"
     parts = text.split()
@@ -269,15 +301,17 @@ def _clean_crop(value: Any) -> str | None:
     else:
         raise ValueError("crop takes one or two offsets")
     for offset in (x, y):
-        if not _OFFSET.match(offset):
+        match = _OFFSET.fullmatch(offset)
+        if not match:
             raise ValueError('crop offsets are keywords, "N%" or "Npx"')
+        number(match["value"], "a crop offset")
     return f"{x},{y}"
 
 
 def _clean_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    text = str(value).strip().lower()
+    text = _ascii(value).strip().lower()
     if text in _TRUE:
         return True
     if text in _FALSE:
@@ -288,7 +322,9 @@ def _clean_bool(value: Any) -> bool:
 def _clean_quality(value: Any) -> int | None:
     if value is None:
         return None
-    quality = int(value)
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("quality is a whole number from 1 to 100")
+    quality = value if isinstance(value, int) else number(value.strip(), "quality")
     if not 1 <= quality <= 100:
         raise ValueError("quality must be between 1 and 100")
     return quality
@@ -297,7 +333,7 @@ def _clean_quality(value: Any) -> int | None:
 def _clean_format(value: Any) -> str | None:
     if value is None:
         return None
-    name = str(value).strip().upper()
+    name = _ascii(value).strip().upper()
     name = FORMAT_ALIASES.get(name, name)
     if name not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}")
@@ -305,7 +341,7 @@ def _clean_format(value: Any) -> str | None:
 
 
 def clean_color(value: Any) -> str:
-    match = _COLOR.match(str(value).strip())
+    match = _COLOR.fullmatch(str(value).strip())
     if not match:
         raise ValueError("colors are #rgb or #rrggbb")
     digits = match["hex"].lower()
@@ -321,10 +357,18 @@ def _clean_optional_color(value: Any) -> str | None:
 def _clean_colorspace(value: Any) -> str | None:
     if value is None:
         return None
-    name = str(value).strip().upper()
+    name = _ascii(value).strip().upper()
     if name not in COLORSPACES:
         raise ValueError("colorspace must be RGB or GRAY")
     return name
+
+
+def _ascii(value: Any) -> str:
+    # Keywords are ASCII: case mapping would otherwise turn "g\u0131f" (dotless i) into "GIF".
+    text = str(value)
+    if not text.isascii():
+        raise ValueError("expected an ASCII keyword")
+    return text
 
 
 def _clean_name(value: Any, what: str) -> str | None:

@@ -7,6 +7,8 @@ dotted path of a class implementing :class:`MetadataStore`, built with ``STORE_O
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
+from typing import Any
 
 from django.utils.module_loading import import_string
 
@@ -37,4 +39,17 @@ def store_class(name: str) -> type[MetadataStore]:
 def get_store() -> MetadataStore:
     """The configured store, built once per process and rebuilt when settings change."""
     settings = get_settings()
-    return store_class(settings.store)(**settings.store_options)
+    return build_store(store_class(settings.store), settings.store_options)
+
+
+def build_store(cls: type[MetadataStore], options: Mapping[str, Any]) -> MetadataStore:
+    """``cls(**options)``; a key it does not take is a ConfigurationError naming the key."""
+    from ..checks import store_option_problem  # the system check E014 asks the same
+
+    problem = store_option_problem(cls, options)
+    if problem is not None:
+        raise ConfigurationError(problem)
+    try:
+        return cls(**options)
+    except TypeError as exc:  # a signature inspect cannot see (a C type, a wrapped __init__)
+        raise ConfigurationError(f"THUMBKIT['STORE_OPTIONS'] do not fit {cls!r}: {exc}") from exc

@@ -22,7 +22,7 @@ import secrets
 import struct
 import time
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 from typing import Any
@@ -38,7 +38,7 @@ from django.db import (
 )
 from django.utils import timezone
 
-from ..exceptions import StoreError, StoreUnavailable
+from ..exceptions import ConfigurationError, StoreError, StoreUnavailable
 from ..models import GenerationLock, ThumbnailRecord
 from ..thumbnail import Thumbnail
 
@@ -88,8 +88,25 @@ def _is_contention(exc: OperationalError) -> bool:
     return "is locked" in str(exc)
 
 
+class _RollbackGuard:
+    """An ``on_commit`` callback that runs ``undo`` if it is dropped instead of called."""
+
+    __slots__ = ("__weakref__", "_finalizer")
+
+    def __init__(self, undo: Callable[[], None]) -> None:
+        self._finalizer = weakref.finalize(self, undo)
+
+    def __call__(self) -> None:
+        self._finalizer.detach()  # committed: the files stay
+
+
 class DatabaseStore:
     def __init__(self, using: str | None = None) -> None:
+        if using is not None and using not in connections:
+            # Django would raise ConnectionDoesNotExist at the first lookup (system check E015).
+            raise ConfigurationError(
+                f"The db store uses the DATABASES alias {using!r}, which does not exist."
+            )
         self.using = using or router.db_for_write(ThumbnailRecord)
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Thumbnail]:
@@ -155,6 +172,20 @@ class DatabaseStore:
         with _mapped("Listing thumbnail records"):
             for row in qs.iterator(chunk_size=2000):
                 yield Thumbnail.from_row(row)
+
+    def on_rollback(self, undo: Callable[[], None]) -> None:
+        """Call ``undo`` if the records just written are rolled back with the transaction
+        (or savepoint) around them; nothing outside an atomic block, where they are committed.
+
+        Django has no rollback hook, but it drops the ``on_commit`` callbacks of a rolled-back
+        block uncalled (``savepoint_rollback`` filters them out, ``rollback`` and ``close``
+        empty the list) and calls them at the outermost commit. The callback is a guard whose
+        finalizer runs ``undo``: on CPython the moment its entry is dropped, elsewhere when
+        the garbage collector gets to it (or at exit). A commit detaches the finalizer.
+        """
+        connection = connections[self.using]
+        if connection.in_atomic_block:
+            transaction.on_commit(_RollbackGuard(undo), using=self.using)
 
     def lock(self, key: str, timeout: float) -> AbstractContextManager[bool]:
         if connections[self.using].vendor == "postgresql":
