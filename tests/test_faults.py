@@ -7,15 +7,18 @@ or a single patched call.
 
 from __future__ import annotations
 
+import gc
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
+from django.db import transaction
 from django.test import override_settings
 from PIL import Image
 
@@ -63,9 +66,12 @@ def store_config() -> dict[str, Any]:
     return {"STORE": "db", "STORE_OPTIONS": {"using": "default"}}
 
 
-@pytest.fixture
-def scene(
-    tmp_path: Any, save_source: Any, storage_backend: str, store_config: dict[str, Any]
+@contextmanager
+def scene_for(
+    tmp_path: Any,
+    save_source: Any,
+    store_config: dict[str, Any],
+    storage_backend: str = "django.core.files.storage.FileSystemStorage",
 ) -> Iterator[Scene]:
     root = str(tmp_path / "thumbs")
     name = save_source(images.jpeg((800, 600)), name=f"photos/f-{uuid.uuid4().hex[:8]}.jpg")
@@ -75,6 +81,14 @@ def scene(
         thumbkit_settings(STORAGE="thumbs", **store_config),
     ):
         yield Scene(name, root)
+
+
+@pytest.fixture
+def scene(
+    tmp_path: Any, save_source: Any, storage_backend: str, store_config: dict[str, Any]
+) -> Iterator[Scene]:
+    with scene_for(tmp_path, save_source, store_config, storage_backend) as scene:
+        yield scene
 
 
 # -- 3. storages that override _save ------------------------------------------------------
@@ -142,3 +156,115 @@ def test_a_working_subclass_keeps_its_save_behaviour_and_gets_an_atomic_write(
     assert called != thumb.name
     assert os.path.basename(called).startswith(".thumbkit-")
     assert scene.records() == [thumb.key]
+
+
+# -- 1. generation inside a transaction that rolls back -----------------------------------
+
+
+class Boom(Exception):
+    pass
+
+
+DATABASES = [
+    pytest.param("default", marks=pytest.mark.django_db(transaction=True), id="sqlite"),
+    pytest.param(
+        "pg",
+        marks=[pytest.mark.django_db(transaction=True, databases=["default", "pg"])],
+        id="pg",
+    ),
+]
+
+
+@pytest.fixture
+def alias(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The database the db store writes to (and the atomic blocks are on)."""
+    if request.param == "pg":
+        request.getfixturevalue("need_postgres")
+    yield request.param
+    if request.param == "pg":
+        from django.db import connections
+
+        connections["pg"].close()
+
+
+def db_store(alias: str) -> dict[str, Any]:
+    return {"STORE": "db", "STORE_OPTIONS": {"using": alias}}
+
+
+def generate_in_atomic(scene: Scene, alias: str, spec: str, ending: str) -> None:
+    """Generate inside an atomic block on ``alias`` that ends by ``ending``."""
+    with transaction.atomic(using=alias):
+        thumb = get_thumbnail(scene.source, spec)
+        assert thumb.name in files_under(scene.root)  # visible inside the block
+        assert thumb.key in scene.records()
+        if ending == "exception":
+            raise Boom
+        if ending == "set_rollback":
+            transaction.set_rollback(True, using=alias)
+
+
+@pytest.mark.parametrize("alias", DATABASES, indirect=True)
+@pytest.mark.parametrize("ending", ["exception", "set_rollback"])
+def test_a_rolled_back_transaction_takes_its_files_with_it(
+    alias: str, ending: str, tmp_path: Any, save_source: Any
+) -> None:
+    with scene_for(tmp_path, save_source, db_store(alias)) as scene:
+        with pytest.raises(Boom) if ending == "exception" else nullcontext():
+            generate_in_atomic(scene, alias, SPEC, ending)
+        # Before: the record was rolled back and the file stayed, an orphan.
+        assert scene.rows(alias) == []
+        assert files_under(scene.root) == []
+
+
+@pytest.mark.parametrize("alias", DATABASES, indirect=True)
+def test_a_rolled_back_savepoint_takes_its_files_and_the_outer_commit_keeps_the_rest(
+    alias: str, tmp_path: Any, save_source: Any
+) -> None:
+    with scene_for(tmp_path, save_source, db_store(alias)) as scene:
+        with transaction.atomic(using=alias):
+            kept = get_thumbnail(scene.source, "80x80")
+            with pytest.raises(Boom):
+                generate_in_atomic(scene, alias, SPEC, "exception")  # a savepoint
+            # Removed at the savepoint's rollback, before the outer block ends.
+            assert files_under(scene.root) == [kept.name]
+        assert files_under(scene.root) == [kept.name]
+        assert scene.rows(alias) == [kept.key]
+
+
+@pytest.mark.parametrize("alias", DATABASES, indirect=True)
+def test_a_committed_transaction_keeps_files_and_records(
+    alias: str, tmp_path: Any, save_source: Any
+) -> None:
+    with scene_for(tmp_path, save_source, db_store(alias)) as scene:
+        with transaction.atomic(using=alias):
+            generate_in_atomic(scene, alias, SPEC, "commit")  # a released savepoint
+        [name] = files_under(scene.root)
+        assert scene.rows(alias) == [scene.key()]
+        gc.collect()  # nothing is left waiting to remove them later
+        assert files_under(scene.root) == [name]
+        with Image.open(os.path.join(scene.root, name)) as image:
+            assert image.size == (200, 150)
+
+
+OUTSIDE = [
+    pytest.param("cache-locmem", id="cache-locmem"),
+    pytest.param("redis", marks=pytest.mark.redis, id="redis"),
+]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("kind", OUTSIDE)
+def test_stores_outside_the_database_keep_file_and_record_through_a_rollback(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Any, save_source: Any, redis_prefix: str
+) -> None:
+    from tests.stores_util import close_store, need_services, store_settings
+
+    need_services(request, kind)
+    with scene_for(tmp_path, save_source, store_settings(kind, redis_prefix)) as scene:
+        with pytest.raises(Boom):
+            generate_in_atomic(scene, "default", SPEC, "exception")
+        # Not transactional: the record was written at once and stays, so must its file.
+        [name] = files_under(scene.root)
+        assert scene.records() == [scene.key()]
+        assert get_store().get_many([scene.key()])[scene.key()].name == name
+        close_store(get_store())

@@ -147,6 +147,19 @@ def _try_delete(storage: Storage, name: str) -> tuple[str, StorageError] | None:
     return None
 
 
+def fingerprint(storage: Storage, name: str) -> tuple[int, int] | None:
+    """(inode, mtime in ns) of a local file, to tell it from a file written over it later;
+    None for storages without local paths and for missing files."""
+    path = _local_path(storage, name)
+    if path is None:
+        return None
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_ino, info.st_mtime_ns
+
+
 def content_type(fmt: str, name: str) -> str:
     found = CONTENT_TYPES.get(fmt.upper()) or mimetypes.guess_type(name)[0]
     return found or "application/octet-stream"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Sequence
 
@@ -26,7 +27,8 @@ def generate(source: Source, items: Sequence[tuple[Spec, str]]) -> dict[str, Thu
     """Make the thumbnails ``items`` ((spec, key) pairs) of one source; return them by key.
 
     Files are written before records, and removed again if anything after them fails, so a
-    record never points to a missing file and a failure leaves nothing behind.
+    record never points to a missing file and a failure leaves nothing behind. Records the db
+    store writes inside an atomic block that is later rolled back take their files with them.
     """
     settings = get_settings()
     data = source.read()
@@ -60,10 +62,12 @@ def generate(source: Source, items: Sequence[tuple[Spec, str]]) -> dict[str, Thu
         # go at once. A storage may store a file under another name than asked: keep that.
         stored = files.write_many(uploads, written)
         thumbs = [_stored_as(thumb, name) for thumb, name in zip(thumbs, stored, strict=True)]
-        get_store().set_many(thumbs)
+        store = get_store()
+        store.set_many(thumbs)
     except BaseException:
         _remove(written)
         raise
+    _undo_on_rollback(store, written)
     thumbnails_generated.send(sender=Thumbnail, source=source, thumbnails=thumbs)
     return {t.key: t for t in thumbs}
 
@@ -79,6 +83,25 @@ def post_processed(data: bytes, fmt: str, spec: Spec) -> bytes:
 
 def _stored_as(thumb: Thumbnail, name: str) -> Thumbnail:
     return thumb if thumb.name == name else dataclasses.replace(thumb, name=name)
+
+
+def _undo_on_rollback(store: object, written: list[tuple[Storage, str]]) -> None:
+    """Let a transactional store remove the files again if their records are rolled back
+    (the db store inside an atomic block). Stores outside the database commit at once."""
+    hook = getattr(store, "on_rollback", None)
+    if hook is None or not written:
+        return
+    marks = [(storage, name, files.fingerprint(storage, name)) for storage, name in written]
+    hook(functools.partial(_remove_unchanged, marks))
+
+
+def _remove_unchanged(marks: list[tuple[Storage, str, tuple[int, int] | None]]) -> None:
+    # Runs from a finalizer: it must never raise. A local file that changed since it was
+    # written (another process made it again after the rollback released the lock) is theirs.
+    try:
+        _remove([(s, name) for s, name, mark in marks if files.fingerprint(s, name) == mark])
+    except Exception:
+        logger.warning("Could not remove the files of a rolled-back generation", exc_info=True)
 
 
 def _remove(written: list[tuple[Storage, str]]) -> None:
