@@ -31,6 +31,7 @@ from .conf import get_settings
 from .exceptions import InvalidSpec
 from .source import coerce
 from .spec import Spec
+from .validators import ImageLimitsValidator, limits_formfield, limits_validator, with_limits
 
 Declared = Mapping[str, Any]  # name -> geometry string, named spec, or dict of options
 
@@ -145,14 +146,19 @@ class ImageField(models.ImageField):
         thumbnails: Declared | None = None,
         manifest_field: str | None = None,
         generate_on_save: bool = True,
+        validate_limits: bool | ImageLimitsValidator = True,
         **kwargs: Any,
     ) -> None:
         self.thumbnails: dict[str, Any] = dict(thumbnails or {})
         self.manifest_field = manifest_field
         self.generate_on_save = generate_on_save
+        self.limits_validator = limits_validator(validate_limits)
         self._specs: dict[str, Spec] = {}
         self._specs_for: object = None
         super().__init__(*args, **kwargs)
+        # A default validator, so model validation (full_clean, model forms) checks LIMITS
+        # and migrations do not see it (deconstruct() leaves default validators out).
+        self.default_validators = with_limits(self.default_validators, self.limits_validator)
 
     if TYPE_CHECKING:  # so type checkers know ``instance.photo.thumbnails``
         # django-stubs overrides __get__ the same way on each file field class.
@@ -183,6 +189,9 @@ class ImageField(models.ImageField):
         name, _path, args, kwargs = super().deconstruct()
         # Thumbnails and the manifest do not change the column, so migrations ignore them.
         return name, "django.db.models.ImageField", args, kwargs
+
+    def formfield(self, **kwargs: Any) -> Any:
+        return super().formfield(**limits_formfield(kwargs, self.limits_validator))
 
     # django-stubs types this hook differently on Field and FileField; FileField's is right.
     def contribute_to_class(  # type: ignore[override]

@@ -9,7 +9,8 @@
 
 ``clean()`` returns the processed image as an uploaded file (named with the output format's
 extension, with ``width``, ``height`` and ``content_type``), so a plain ``models.ImageField``
-stores it. An upload that cannot be decoded or is above LIMITS is a ``ValidationError``.
+stores it. An upload that cannot be decoded or is above LIMITS is a ``ValidationError``;
+the LIMITS are checked from the header before anything is decoded (``validate_limits``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from django.core.exceptions import ValidationError
 from .exceptions import SourceError, SourceTooLarge
 from .generators import GeneratedImage, ImageSpec
 from .registry import AlreadyRegistered, register
+from .validators import ImageLimitsValidator, limits_validator
 
 CONTENT_TYPES = {
     "JPEG": "image/jpeg",
@@ -47,7 +49,30 @@ class ProcessedUpload(GeneratedImage):
         self.thumbkit_spec = spec
 
 
-class ProcessedImageField(forms.ImageField):
+class ImageField(forms.ImageField):
+    """Django's image upload field, refusing uploads above ``THUMBKIT["LIMITS"]``.
+
+    The limits are checked from the file's header before Pillow opens it for Django's own
+    check, so an oversized upload gets a message that names the limit and by how much.
+    ``validate_limits=False`` turns the check off; an
+    :class:`~thumbkit.validators.ImageLimitsValidator` sets other caps. thumbkit's model
+    ``ImageField`` uses this form field.
+    """
+
+    def __init__(
+        self, *args: Any, validate_limits: bool | ImageLimitsValidator = True, **kwargs: Any
+    ) -> None:
+        self.limits_validator = limits_validator(validate_limits)
+        super().__init__(*args, **kwargs)
+
+    def to_python(self, data: Any) -> Any:
+        upload = forms.FileField.to_python(self, data)  # empty, nameless, too long a name
+        if upload is not None and self.limits_validator is not None:
+            self.limits_validator(upload)
+        return super().to_python(data)
+
+
+class ProcessedImageField(ImageField):
     """An image upload field that returns the upload processed by a spec.
 
     ``spec_id`` names the generator (registered from ``processors``/``format``/``options``

@@ -27,6 +27,7 @@ import posixpath
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from django.core.files import File
 from django.db import models
 from django.db.models.fields.files import FieldFile, ImageFieldFile
 from django.db.models.signals import (
@@ -46,6 +47,7 @@ from .keys import extension
 from .registry import AlreadyRegistered, register
 from .spec import Spec
 from .thumbnail import Placeholder, Thumbnail
+from .validators import ImageLimitsValidator, limits_formfield, limits_validator, with_limits
 
 # imagekit's strategy classes, for ``cachefile_strategy="imagekit...."`` in moved code.
 IMAGEKIT_STRATEGIES = {
@@ -268,7 +270,7 @@ class ProcessedImageFieldFile(ImageFieldFile):
     def save(self, name: str, content: Any, save: bool = True) -> None:
         # Processed before anything is written: a corrupt upload raises SourceUnreadable
         # and leaves no file (and, from pre_save, no row).
-        processed = self.field.process(content, name)
+        processed = self.field.process(named(content, name), name)
         super().save(processed.name or name, processed, save)
 
 
@@ -295,6 +297,7 @@ class ProcessedImageField(models.ImageField):
         spec_id: str | None = None,
         *,
         post_processors: Any = None,
+        validate_limits: bool | ImageLimitsValidator = True,
         **kwargs: Any,
     ) -> None:
         self._attrs = spec_attrs(
@@ -303,7 +306,10 @@ class ProcessedImageField(models.ImageField):
         self._spec_class = spec
         self.autoconvert = autoconvert
         self.spec_id = spec_id or ""
+        self.limits_validator = limits_validator(validate_limits)
         super().__init__(verbose_name, name, width_field, height_field, **kwargs)
+        # As thumbkit's ImageField: model validation checks the upload against LIMITS.
+        self.default_validators = with_limits(self.default_validators, self.limits_validator)
 
     def contribute_to_class(  # type: ignore[override]
         self, cls: type[models.Model], name: str, **kwargs: Any
@@ -336,7 +342,19 @@ class ProcessedImageField(models.ImageField):
     def formfield(self, **kwargs: Any) -> Any:
         from .forms import ProcessedImageField as FormField
 
-        return super().formfield(**{"form_class": FormField, "spec_id": self.spec_id, **kwargs})
+        kwargs = {"form_class": FormField, "spec_id": self.spec_id, **kwargs}
+        return super().formfield(**limits_formfield(kwargs, self.limits_validator))
+
+
+def named(content: Any, name: str) -> Any:
+    """``content``, or a File wrapping it under ``name`` when it has none.
+
+    Django's idiom ``field.save("me.png", ContentFile(data))`` names the file in the call,
+    not on the content; the source must still be read from the content, never looked up.
+    """
+    if isinstance(content, File) and not isinstance(content, FieldFile) and not content.name:
+        return File(content, name=name)
+    return content
 
 
 def renamed(name: str, fmt: str) -> str:
