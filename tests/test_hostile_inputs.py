@@ -236,6 +236,13 @@ def test_nul_and_overlong_names_are_refused_in_coerce(
     assert records() == []
 
 
+@pytest.mark.parametrize("case", list(BAD_NAMES))
+def test_a_source_built_without_coerce_is_checked_when_read(case: str, fs_media: Media) -> None:
+    # Before: the NUL reached os.open ("embedded null byte"), a StorageError that pages raise.
+    with pytest.raises(SourceMissing, match="name"):
+        Source(BAD_NAMES[case], default_storage, "default").read()
+
+
 def test_a_name_of_the_maximum_length_is_kept() -> None:
     name = "a" * MAX_NAME_LENGTH
     assert coerce(name).name == name

@@ -63,6 +63,7 @@ class Source:
         permissions) :class:`StorageError`: never the storage's own exception.
         """
         cap = get_settings().limits.max_source_bytes
+        checked_name(self.name)  # a Source built directly, not by coerce, is checked too
         if self.origin is not None and _is_unsaved_file(self.origin):
             return _checked(_read_file(self.origin, cap), cap)
         try:
