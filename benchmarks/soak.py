@@ -43,12 +43,14 @@ MIB = 1024 * 1024
 
 def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pages", type=int, default=1000, help="pages per store, all phases")
+    parser.add_argument(
+        "--pages", type=int, default=1000, help="pages in all, split over stores and phases"
+    )
     parser.add_argument("--stores", default="redis,db", help="redis (primary) and/or db")
     parser.add_argument("--cold", type=int, default=1, help="rows per page not generated yet")
     parser.add_argument("--sources", type=int, default=100, help="distinct 400x300 JPEGs")
     parser.add_argument("--delay", type=float, default=0.2, help="seconds a slow fault adds")
-    parser.add_argument("--budget", type=float, default=270.0, help="seconds per store at most")
+    parser.add_argument("--budget", type=float, default=250.0, help="seconds per store at most")
     parser.add_argument("--page-timeout", type=float, default=30.0, help="seconds per page")
     parser.add_argument(
         "--save-failure",
@@ -66,7 +68,7 @@ def run_store(env: Env, args: argparse.Namespace, store: str) -> dict[str, Any]:
     job = {
         "env": env.__dict__,
         "store": store,
-        "pages": args.pages,
+        "pages": args.pages // len(args.stores.split(",")),
         "cold": args.cold,
         "delay": args.delay,
         "budget": args.budget,
@@ -144,11 +146,15 @@ def table(result: dict[str, Any]) -> str:
             f"{p['rss_start'] / MIB:.1f} → {p['rss_end'] / MIB:.1f} | {orphans} | {missing} |"
         )
     first, last = phases[0], phases[-1]
+    later = sum(p["pages"] for p in phases[1:])
     rows += [
         "",
-        f"RSS over the run: {first['rss_start'] / MIB:.1f} MiB at the start of the first phase, "
-        f"{last['rss_end'] / MIB:.1f} MiB at the end of the last; "
-        f"peak {max(p['peak'] for p in phases) / MIB:.1f} MiB. "
+        f"{sum(p['pages'] for p in phases)} pages. RSS over the run: "
+        f"{first['rss_start'] / MIB:.1f} MiB at the start of the first phase, "
+        f"{first['rss_end'] / MIB:.1f} MiB at the end of the baseline, "
+        f"{last['rss_end'] / MIB:.1f} MiB at the end of the last phase "
+        f"({(last['rss_end'] - first['rss_end']) / MIB:+.1f} MiB over the {later} pages after "
+        f"the baseline); peak {max(p['peak'] for p in phases) / MIB:.1f} MiB. "
         f"Setup {result['setup_seconds']:.0f}s, whole worker {result['seconds']:.0f}s.",
     ]
     return "\n".join(rows)
@@ -194,7 +200,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         images.write_photos(work / "sources", args.sources, SOURCE_SIZE)
         for store in stores:
             env = store_env(work, db, run, store)
-            print(f"{store} store: {args.pages} pages ...", flush=True)
+            print(f"{store} store: {args.pages // len(stores)} pages ...", flush=True)
             try:
                 results.append(run_store(env, args, store))
             finally:
@@ -217,7 +223,7 @@ def render(
 ) -> str:
     end = os.getloadavg()
     head = (
-        f"Soak: {args.pages} pages per store of 100 rows ({args.cold} cold rows a page), "
+        f"Soak: {args.pages} pages of 100 rows in all ({args.cold} cold rows a page), "
         f"delay {args.delay * 1000:.0f} ms, failing saves: {args.save_failure}; "
         f"{os.cpu_count()} cores, load {load[0]:.1f} → {end[0]:.1f}, "
         f"{time.time() - started:.0f}s in all."
