@@ -58,6 +58,7 @@ def test_every_key_set_validly_gives_no_errors() -> None:
         "QUALITY": 80,
         "AVIF_SPEED": 6,
         "LOCK_TIMEOUT": 5,
+        "FAILURE_TTL": 600,
         "PROGRESSIVE": False,
         "CACHE_CONTROL": "max-age=3600",
         "UPLOAD": "task",
@@ -194,6 +195,8 @@ def test_e008_unknown_strategy() -> None:
         {"LIMITS": {"FORMATS": "JPEG"}},
         {"LIMITS": 100},
         {"PREFIX": None},
+        {"FAILURE_TTL": "1h"},
+        {"FAILURE_TTL": -1},
     ],
 )
 def test_e009_wrong_types(changes: dict[str, Any]) -> None:

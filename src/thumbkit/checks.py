@@ -70,6 +70,7 @@ TYPES: dict[str, Kind] = {
     "FORCE_SSL": bool,
     "CACHE_BUSTER": (str, bool, type(None)),
     "URL_DOMAIN": (str, type(None)),
+    "FAILURE_TTL": (int, float, type(None)),
 }
 
 UPLOAD_MODES = ("sync", "task", "off")
@@ -79,6 +80,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "AVIF_SPEED": (0, 10),
     "LOCK_TIMEOUT": (0.001, float("inf")),
     "STORE_RETRY_AFTER": (0, float("inf")),
+    "FAILURE_TTL": (0, float("inf")),
 }
 
 
@@ -136,7 +138,7 @@ def _types(user: dict[str, Any]) -> list[CheckMessage]:
         value = user[key]
         if not _is(value, kind):
             errors.append(_wrong(f"THUMBKIT[{key!r}]", value, kind))
-        elif key in RANGES and not RANGES[key][0] <= value <= RANGES[key][1]:
+        elif key in RANGES and value is not None and not RANGES[key][0] <= value <= RANGES[key][1]:
             low, high = RANGES[key]
             errors.append(
                 Error(
