@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -161,6 +162,22 @@ def test_a_file_of_unknown_size_is_read_up_to_one_byte_past_the_byte_cap() -> No
     error = refusal(ImageLimitsValidator(max_bytes=1000), NoSize(raw, name="a.jpg"))
     assert error.code == "image_too_large_file"
     assert raw.taken == 1001
+
+
+def test_a_small_upload_on_disk_costs_its_size_not_the_byte_cap(tmp_path: Path) -> None:
+    # A file object's read(n) allocates n bytes up front: read(MAX_SOURCE_BYTES + 1) would
+    # take 100 MiB for every upload, whatever its size.
+    path = tmp_path / "ok.png"
+    path.write_bytes(images.png((400, 300)))
+    with path.open("rb") as handle:
+        upload = File(handle, name="ok.png")
+        tracemalloc.start()
+        try:
+            ImageLimitsValidator()(upload)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peak < 4 * 1024 * 1024, peak
 
 
 def test_a_format_outside_the_allow_list_is_named() -> None:

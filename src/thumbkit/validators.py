@@ -62,6 +62,7 @@ MESSAGES = {
 # Each error's params keep the raw figures for code as Django's validators name them
 # (``show_value``, ``limit_value``); the message shows them grouped for people.
 _CHECKED = "_thumbkit_limits_checked"  # marks an upload object already checked under caps
+READ_CHUNK = 8 * 1024 * 1024  # a file of unknown size is read in steps of this, up to the cap
 
 
 @deconstructible(path="thumbkit.validators.ImageLimitsValidator")
@@ -171,7 +172,7 @@ def check_upload(file: File, limits: Limits) -> None:  # type: ignore[type-arg]
     cap = limits.max_source_bytes
     if cap is not None and size is not None and size > cap:
         raise _too_large_file(size, cap)
-    data = _read(file, cap, limits)
+    data = _read(file, size, limits)
     if cap is not None and len(data) > cap:
         raise _too_large_file(size or len(data), cap)
     _check_image(data, limits)
@@ -192,20 +193,44 @@ def _size(file: File) -> int | None:  # type: ignore[type-arg]
     return size if isinstance(size, int) else None
 
 
-def _read(file: File, cap: int | None, limits: Limits) -> bytes:  # type: ignore[type-arg]
-    """At most ``cap + 1`` bytes of the file, from its start; its position is kept."""
+def _read(file: File, size: int | None, limits: Limits) -> bytes:  # type: ignore[type-arg]
+    """The file's bytes from its start, at most MAX_SOURCE_BYTES + 1; its position is kept."""
+    cap = limits.max_source_bytes
+    bound = None if cap is None else cap + 1
+    if size is not None:
+        # One byte past the stated size notices a file that is longer than it says. Never
+        # read(cap + 1) blindly: a file object allocates the whole buffer up front (100 MiB
+        # at the default cap, for any upload).
+        bound = size + 1 if bound is None else min(bound, size + 1)
     try:
         position = file.tell()
     except (AttributeError, OSError, ValueError):
         position = None
     try:
         file.seek(0)
-        data = file.read() if cap is None else file.read(cap + 1)
+        data = _read_bounded(file, bound)
     except (OSError, ValueError) as exc:
         raise _error("image_unreadable", allowed=", ".join(limits.formats)) from exc
     finally:
         if position is not None:
             file.seek(position)
+    return data
+
+
+def _read_bounded(file: File, bound: int | None) -> bytes:  # type: ignore[type-arg]
+    if bound is None:
+        return _as_bytes(file.read())
+    chunks, total = [], 0
+    while total < bound:
+        chunk = _as_bytes(file.read(min(READ_CHUNK, bound - total)))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _as_bytes(data: Any) -> bytes:
     return data.encode() if isinstance(data, str) else bytes(data)
 
 

@@ -102,3 +102,22 @@ def test_upload_refuses_a_file_that_is_not_an_image(example_site: str, page: Any
     assert page.locator(".errorlist").count() == 1
     page.goto(example_site + "/")
     assert "Not a picture" not in figures(page)
+
+
+def test_upload_refuses_an_image_above_the_limits(example_site: str, page: Any) -> None:
+    # 12000x12000 = 144 MP, over the default MAX_SOURCE_PIXELS; one colour, so about 17 KB.
+    buffer = io.BytesIO()
+    Image.new("P", (12000, 12000), 0).save(buffer, "PNG")
+    page.goto(example_site + "/upload/")
+    page.fill("input[name=title]", "Too many pixels")
+    upload = {"name": "big.png", "mimeType": "image/png", "buffer": buffer.getvalue()}
+    page.set_input_files("input[name=image]", upload)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("load")
+    assert page.url == example_site + "/upload/"
+    assert page.locator(".errorlist").inner_text().strip() == (
+        "The image is 12000×12000 = 144,000,000 pixels; "  # noqa: RUF001
+        "the limit is 100,000,000 (44% over)."
+    )
+    page.goto(example_site + "/")
+    assert "Too many pixels" not in figures(page)
