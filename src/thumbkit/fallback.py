@@ -5,7 +5,7 @@ when the metadata store cannot be reached. A *mode* says what to render:
 
 ``"predict"``
     the name the thumbnail has once made (names are a pure function of source, spec and
-    version), as a truthy :class:`~thumbkit.thumbnail.Thumbnail`: imagekit's optimistic
+    version), as a truthy :class:`~thumbkit.thumbnail.PredictedThumbnail`: imagekit's optimistic
     assumption that the file exists;
 ``"source"``
     the source image itself, as a falsy :class:`~thumbkit.thumbnail.Placeholder`;
@@ -14,19 +14,26 @@ when the metadata store cannot be reached. A *mode* says what to render:
 any other string
     the URL of a placeholder image (``"/static/img/wait.svg"``), as a falsy placeholder.
 
-None of them knows the output's size: ``<img>`` tags rendered from them carry no width and
-height.
+The predicted record carries the size the engine will make when the source's size is known
+without I/O (``thumbkit.sourcesize``): the spec's geometry is planned on it with the engines'
+own arithmetic and LIMITS checks. Otherwise its width and height are
+:data:`~thumbkit.thumbnail.UNKNOWN` (0, rendered as ""), and ``<img>`` tags leave them out.
+Placeholders never know the output's size.
 """
 
 from __future__ import annotations
 
 import posixpath
 
+from . import limits, pipeline
 from .conf import get_settings
+from .exceptions import ThumbkitError
+from .geometry import plan
 from .keys import get_namer, source_key
 from .source import Source
+from .sourcesize import Known, Size, known_size
 from .spec import Spec
-from .thumbnail import Placeholder, Thumbnail
+from .thumbnail import UNKNOWN, Placeholder, PredictedThumbnail, Thumbnail
 
 PREDICT, SOURCE, NONE = "predict", "source", "none"
 
@@ -54,26 +61,55 @@ def fallback(source: Source, spec: Spec, key: str, mode: str) -> Thumbnail | Pla
     return Placeholder(mode, key=key)
 
 
-def predicted(source: Source, spec: Spec, key: str) -> Thumbnail:
+def predicted(source: Source, spec: Spec, key: str) -> PredictedThumbnail:
     """The record the thumbnail will have once made, built without any I/O.
 
-    Its width and height are 0 (unknown): the source's size is not known without reading
-    it (Django's width_field ignores EXIF rotation), and a guessed size could distort.
+    Its size is :func:`predicted_size`, or UNKNOWN (0) when that is not known.
     """
     settings = get_settings()
     fmt = predicted_format(source, spec)
     namer = get_namer(spec.namer or settings.namer)
-    return Thumbnail(
+    width, height = predicted_size(spec, known_size(source)) or (UNKNOWN, UNKNOWN)
+    return PredictedThumbnail(
         key=key,
         name=namer(source, spec, key, fmt, settings.prefix),
-        width=0,
-        height=0,
+        width=width,
+        height=height,
         format=fmt,
         storage_alias=spec.storage or settings.storage,
         source_key=source_key(source),
         spec=spec.canonical,
         source_name=source.name,
     )
+
+
+def predicted_size(spec: Spec, known: Known | None) -> Size | None:
+    """The size the engine makes of a source of ``known`` size, or None when not sure.
+
+    A stored size that may be unrotated (Django's width_field) counts only when both
+    orientations give the same output: a square source, a crop both ways covered.
+    """
+    if known is None:
+        return None
+    size = planned_output(spec, known.size)
+    if known.oriented or size is None:
+        return size
+    turned = planned_output(spec, (known.size[1], known.size[0]))
+    return size if turned == size else None
+
+
+def planned_output(spec: Spec, source: Size) -> Size | None:
+    """What the engines make of an (oriented) ``source`` under ``spec``: the geometry plan,
+    then the processors' own size predictions; None when the engine would refuse the
+    output (LIMITS) or a processor cannot tell its size."""
+    try:
+        made = plan(spec, source)
+        limits.check_output(made, spec, get_settings().limits)
+    except ThumbkitError:
+        return None  # the engine refuses it too: no such thumbnail will exist
+    if not spec.processors:
+        return made.output
+    return pipeline.output_size(spec.processors, made.output)
 
 
 def predicted_format(source: Source, spec: Spec) -> str:

@@ -127,6 +127,7 @@ class ThumbkitFieldFile(ImageFieldFile):
         # mark goes on the instance, because Django replaces this object when it assigns
         # the new name.
         lifecycle.mark_written(self.instance, self.field.attname)
+        lifecycle.measure_upload(self.instance, self.field, content)  # for the manifest
         self.__dict__.pop(lifecycle.MEMO, None)
         super().save(name, content, save)
 

@@ -19,7 +19,7 @@ from django.apps import apps
 from django.db import models, transaction
 from django.db.models.fields.files import FieldFile
 
-from . import api, batch, peers
+from . import api, batch, peers, sourcesize
 from .conf import get_settings
 from .exceptions import GenerationError, LockTimeout, SourceError, StoreError
 from .keys import source_key
@@ -37,6 +37,7 @@ INITIAL = "_thumbkit_initial"
 PENDING = "_thumbkit_pending"
 WRITTEN = "_thumbkit_written"
 PLAIN = "_thumbkit_plain"  # pre_save state of ImageSpecField sources that are plain fields
+SIZES = "_thumbkit_upload_sizes"  # oriented size of each file written through a field
 MEMO = "_thumbkit_memo"  # the attribute Source.memo() keeps resolved records in
 
 # Failures of thumbnail work after a save: logged, because the save itself succeeded.
@@ -118,6 +119,15 @@ def take_written(instance: models.Model, attname: str) -> bool:
     return False
 
 
+def measure_upload(instance: models.Model, field: ImageField, content: Any) -> None:
+    """Called with the content a file field writes (an upload, ``photo.save(name, data)``):
+    when the field keeps a manifest, remember its oriented size (from its header) for
+    :func:`note_save`, which writes it there for predicted records (``thumbkit.sourcesize``)."""
+    if field.manifest_field:
+        size = sourcesize.measure(content)
+        instance.__dict__.setdefault(SIZES, {})[field.attname] = size
+
+
 def note_save(instance: models.Model, field: ImageField, uploading: bool) -> None:
     """Called by the field's ``pre_save``, after the file was written to storage."""
     # A new row gets its declared thumbnails, whatever file it was created with.
@@ -128,12 +138,19 @@ def note_save(instance: models.Model, field: ImageField, uploading: bool) -> Non
     if field.attname in pending:
         # Django calls pre_save twice when an UPDATE finds no row and it INSERTs instead.
         uploading = uploading or pending[field.attname][2]
+    # (pre_save may run twice for one save: the size stays until post_save drops it.)
+    size = instance.__dict__.get(SIZES, {}).get(field.attname) if uploading else None
     if uploading or current != initial:
         pending[field.attname] = (initial, current, uploading)
         if field.manifest_field and (uploading or not adding):
             # The manifest describes the old file; the row must not keep it for the new one.
             # A new row given a stored file keeps the manifest it was given (bulk copies).
-            setattr(instance, field.manifest_field, {})
+            # An upload's own size is kept (records unknown until its thumbnails are made).
+            manifest = {}
+            if size is not None:
+                key = source_key(coerce(getattr(instance, field.attname)))
+                manifest = batch.to_manifest(key, None, size)
+            setattr(instance, field.manifest_field, manifest)
 
 
 def _initial(instance: models.Model, attname: str) -> str:
@@ -177,6 +194,7 @@ def _note_plain(instance: models.Model) -> None:
 def saved(sender: type[models.Model], instance: models.Model, using: str, **kwargs: Any) -> None:
     """``post_save``: schedule the file's thumbnail work for after commit."""
     _note_plain(instance)
+    instance.__dict__.pop(SIZES, None)
     pending = instance.__dict__.pop(PENDING, {})
     ref, label = weakref.ref(instance), sender._meta.label
     for attname, (old, new, uploading) in pending.items():
@@ -357,7 +375,9 @@ def write_manifest(sender: Any, source: Source, **kwargs: Any) -> None:
         return
     key = source_key(source)
     records = get_store().get_sources([key]).get(key, {})
-    manifest = batch.to_manifest(key, records.values())
+    # The source's size, written at upload, stays (as the row holds it: no query for it).
+    size = batch.manifest_size(instance.__dict__.get(field.manifest_field), key)
+    manifest = batch.to_manifest(key, records.values(), size)
     updated = (
         type(instance)
         ._base_manager.db_manager(instance._state.db)

@@ -128,8 +128,9 @@ def get_strategy(name: str | None = None) -> Strategy:
 
 def is_stored(record: object) -> TypeGuard[Thumbnail]:
     """True for a record the store has; stand-ins (placeholders, predicted or signed
-    records) are falsy or have no known size, and must not be remembered as made."""
-    return isinstance(record, Thumbnail) and record.width > 0
+    records) must not be remembered as made. Predicted and signed records may know their
+    size, so they are told apart by their class (subclasses of Thumbnail), not by it."""
+    return type(record) is Thumbnail and record.width > 0
 
 
 # --- deferred: one enqueue per job and process while it is pending -------------------------

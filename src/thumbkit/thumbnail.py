@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
-from typing import Any, overload
+from typing import Any, Self, overload
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.core.files.storage import FileSystemStorage, Storage, storages
@@ -166,6 +166,31 @@ class _Url:
         return url
 
 
+class UnknownSize(int):
+    """The width or height of a record whose size is not known: 0 for code, "" on a page.
+
+    It is an ``int`` equal to 0, so it is falsy (``{% if t.width %}``, ``if t.width:``) and
+    typed like any size; but ``str()`` (what a template renders) gives ``""``, so
+    ``width="{{ t.width }}"`` never tells the browser 0 (an invisible image). Formatting in
+    Python (``f"{t.width}"``, ``%d``) and JSON still write 0.
+    """
+
+    def __new__(cls) -> Self:
+        return super().__new__(cls, 0)
+
+    def __str__(self) -> str:
+        return ""
+
+    def __format__(self, spec: str) -> str:
+        return format(0, spec)
+
+    def __reduce__(self) -> tuple[type[UnknownSize], tuple[()]]:
+        return UnknownSize, ()
+
+
+UNKNOWN = UnknownSize()
+
+
 @dataclass(frozen=True)
 class Thumbnail:
     key: str
@@ -190,7 +215,8 @@ class Thumbnail:
 
     @property
     def ratio(self) -> float:
-        return self.width / self.height
+        """Width over height; 0.0 when the size is not known (a predicted record)."""
+        return self.width / self.height if self.height else 0.0
 
     @property
     def is_portrait(self) -> bool:
@@ -229,17 +255,30 @@ _FIELDS = tuple(Thumbnail.__dataclass_fields__)
 
 
 @dataclass(frozen=True)
+class PredictedThumbnail(Thumbnail):
+    """A record built without the store: what the thumbnail is once made, not a stored one.
+
+    The optimistic strategy and the ``"predict"`` store fallback return these. The name and
+    URL are the real ones (names are a pure function of source, spec and version); the size
+    is computed from the spec and the source's known size (``thumbkit.fallback``), or
+    :data:`UNKNOWN` when that size is not known without I/O. Being a subclass, it is never
+    taken for a record the store has (``strategies.is_stored``), whatever its size.
+    """
+
+
+@dataclass(frozen=True)
 class Placeholder:
     """What a page gets for a thumbnail that is not made yet, or cannot be looked up now.
 
     It is falsy, so ``{% if thumb %}`` and the block tag's ``{% empty %}`` treat it as
     missing (imagekit's convention for deferred files), yet it has a ``url`` (a placeholder
     image, the source itself, or ``""`` for nothing) for inline tags that render it anyway.
+    Its size is :data:`UNKNOWN` unless given: ``<img>`` tags leave it out.
     """
 
     url: str
-    width: int | None = None
-    height: int | None = None
+    width: int | None = UNKNOWN
+    height: int | None = UNKNOWN
     name: str = ""
     key: str = ""
 
@@ -257,7 +296,7 @@ def secured(thumb: Thumbnail | Placeholder) -> Thumbnail | Placeholder:
         return thumb
     if isinstance(thumb, Placeholder):
         return replace(thumb, url=url)
-    copy = object.__new__(Thumbnail)
+    copy = object.__new__(type(thumb))  # a predicted or signed record stays one
     copy.__dict__.update(thumb.__dict__)
     copy.__dict__["url"] = url  # read before the cached_property, which it stands for
     return copy
