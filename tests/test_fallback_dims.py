@@ -401,6 +401,15 @@ def test_planned_outputs_follow_the_engine_geometry(
     assert made.size == expected
 
 
+def test_a_tall_source_is_predicted_at_the_size_the_engine_clamps_it_to(save_source: Any) -> None:
+    spec, size = api.get_spec("1280"), (1080, 6000)  # a phone screenshot
+    with thumbkit_settings(LIMITS={"MAX_OUTPUT_SIDE": 4096}):
+        predicted = planned_output(spec, size)
+        made = api.get_thumbnail(save_source(images.jpeg(size), name="photos/tall.jpg"), spec)
+    assert predicted == made.size == real_size(made.url)
+    assert max(made.size) == 4096  # clamped, not refused
+
+
 def test_an_output_over_the_limits_is_not_predicted() -> None:
     with thumbkit_settings(LIMITS={"MAX_OUTPUT_PIXELS": 1000}):
         spec = api.get_spec("100x100 crop")

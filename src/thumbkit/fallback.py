@@ -16,7 +16,7 @@ any other string
 
 The predicted record carries the size the engine will make when the source's size is known
 without I/O (``thumbkit.sourcesize``): the spec's geometry is planned on it with the engines'
-own arithmetic and LIMITS checks. Otherwise its width and height are
+own arithmetic and LIMITS clamping. Otherwise its width and height are
 :data:`~thumbkit.thumbnail.UNKNOWN` (0, rendered as ""), and ``<img>`` tags leave them out.
 Placeholders never know the output's size.
 """
@@ -28,7 +28,6 @@ import posixpath
 from . import limits, pipeline
 from .conf import get_settings
 from .exceptions import ThumbkitError
-from .geometry import plan
 from .keys import get_namer, source_key
 from .source import Source
 from .sourcesize import Known, Size, known_size
@@ -99,12 +98,12 @@ def predicted_size(spec: Spec, known: Known | None) -> Size | None:
 
 
 def planned_output(spec: Spec, source: Size) -> Size | None:
-    """What the engines make of an (oriented) ``source`` under ``spec``: the geometry plan,
-    then the processors' own size predictions; None when the engine would refuse the
-    output (LIMITS) or a processor cannot tell its size."""
+    """What the engines make of an (oriented) ``source`` under ``spec``: their plan (sorl's
+    geometry, clamped to LIMITS when the source's shape takes it over), then the processors'
+    own size predictions; None when the engine would refuse the output or a processor
+    cannot tell its size."""
     try:
-        made = plan(spec, source)
-        limits.check_output(made, spec, get_settings().limits)
+        made = limits.planned(spec, source, get_settings().limits)
     except ThumbkitError:
         return None  # the engine refuses it too: no such thumbnail will exist
     if not spec.processors:

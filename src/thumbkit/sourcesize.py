@@ -24,13 +24,13 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageFile
 
+from . import probe
 from .source import Source
 
 Size = tuple[int, int]
 
-ORIENTATION_TAG = 0x0112
 SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})
 _CHUNK = 1 << 20
 
@@ -127,12 +127,11 @@ def _measure(content: Any) -> Size | None:
     return (height, width) if orientation in SWAPPING_ORIENTATIONS else (width, height)
 
 
-def _orientation(image: Image.Image, content: Any) -> int | None:
-    if image.format == "PNG" and "exif" not in image.info:
-        # getexif() would decode the pixels to look for an eXIf chunk after them.
-        return None if _has_chunk(content, b"eXIf") else 1
-    value = image.getexif().get(ORIENTATION_TAG, 1)
-    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+def _orientation(image: ImageFile.ImageFile, content: Any) -> int | None:
+    if image.format == "PNG" and "exif" not in image.info and _has_chunk(content, b"eXIf"):
+        # An eXIf chunk after the pixel data: the engine sees it only once it has decoded.
+        return None
+    return probe.orientation(image)  # the engines' own reading of the header
 
 
 def _has_chunk(content: Any, marker: bytes) -> bool:
