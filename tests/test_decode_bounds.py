@@ -196,7 +196,7 @@ def test_a_plugin_error_outside_pillows_contract_is_a_source_error(
         raise TypeError("Missing dimensions")
 
     monkeypatch.setattr(ImageFile.ImageFile, "load", load)
-    with pytest.raises(SourceUnreadable, match="TypeError: Missing dimensions"):
+    with pytest.raises(SourceUnreadable, match="cannot be decoded: Missing dimensions"):
         render("pillow", images.png((40, 30)), "10x10")
 
 
