@@ -27,10 +27,11 @@ from django.db import models
 from django.db.models.fields.files import FieldFile
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
+from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from . import api, batch
+from . import api, batch, failures
 from .exceptions import ConfigurationError, SourceError
 from .html import img_tag
 from .registry import NotRegistered, register
@@ -68,7 +69,9 @@ class AdminThumbnail:
     replaces ``thumbkit/admin/thumbnail.html``; it gets ``model``, ``thumbnail``,
     ``original_image``, ``original_url`` and ``img`` (the rendered ``<img>``).
 
-    A missing or broken source renders an empty cell (and is logged), never an error page.
+    A missing or broken source renders an empty cell (and is logged), never an error page;
+    once its failure is remembered (``THUMBKIT["FAILURE_TTL"]``), the cell shows the error
+    instead: ``<span class="thumbkit-admin-failure" title="...">SourceUnreadable: ...</span>``.
     """
 
     short_description: Any = _("Thumbnail")
@@ -105,7 +108,7 @@ class AdminThumbnail:
                 source,
                 exc,
             )
-            return SafeString("")
+            return failure_text(exc)
         if not thumb or not getattr(thumb, "url", ""):
             return SafeString("")
         original = self.original(obj, value)
@@ -173,6 +176,21 @@ class AdminThumbnail:
             return None
         file = getattr(obj, name)
         return file if isinstance(file, FieldFile) and file else None
+
+
+def failure_text(exc: SourceError) -> SafeString:
+    """A remembered failure as text for an admin cell (the error class and the message,
+    shortened; in full as its title); "" for an error raised afresh, which is only logged."""
+    failure = failures.remembered(exc)
+    if failure is None:
+        return SafeString("")
+    short = failure.message if len(failure.message) <= 80 else f"{failure.message[:79]}…"
+    return format_html(
+        '<span class="thumbkit-admin-failure" title="{}">{}: {}</span>',
+        failure.message,
+        failure.error,
+        short,
+    )
 
 
 def thumbnail_of(file: FieldFile, spec: SpecLike) -> Thumbnail | Placeholder:
@@ -303,7 +321,7 @@ class AdminImagePreviewWidget(AdminFileWidget):
             thumb = thumbnail_of(value, self.spec)
         except SourceError as exc:
             logger.warning("thumbkit: no admin preview of %r: %s", value, exc)
-            return SafeString("")
+            return failure_text(exc)
         return _img(thumb, {"alt": str(_("Current image")), "class": "thumbkit-admin-preview"})
 
 

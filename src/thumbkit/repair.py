@@ -9,7 +9,10 @@ HEAD per file), and sorts what it finds:
   the one size that is certainly wrong);
 * files under the prefix that no record (nor a manifest column) names: leftovers of a
   generation inside a rolled-back transaction, of a store that was cleared, ...;
-* ``.thumbkit-*.tmp`` files of an interrupted write on a FileSystemStorage.
+* ``.thumbkit-*.tmp`` files of an interrupted write on a FileSystemStorage;
+* remembered failures of sources (``thumbkit.failures``): listed; those no longer used
+  (expired, of an older version of the source, or of other LIMITS) are removed, and
+  ``retry_failed`` patterns forget the live ones too, so their sources are tried again.
 
 :func:`apply` then removes those records (or regenerates the thumbnails), deletes the files
 (in batches of 1000 on S3) and rewrites the manifest columns that named removed records.
@@ -21,6 +24,7 @@ keep the record invisible until it commits.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import posixpath
 import time
@@ -33,8 +37,8 @@ from django.apps import apps
 from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.db import models
 
-from . import api, files
-from .batch import VERSION_SPEC, to_manifest
+from . import api, failures, files
+from .batch import FAILED_SPEC, VERSION_SPEC, to_manifest
 from .conf import get_settings
 from .exceptions import ConfigurationError, ThumbkitError
 from .keys import source_key
@@ -67,6 +71,39 @@ class Place:
     listed: dict[str, Listed] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class FailedSource:
+    """A remembered failure found by the scan."""
+
+    record: Thumbnail
+    failure: failures.Failure | None  # None: a record this release cannot read
+    live: bool  # lookups still answer from it
+
+    def matches(self, patterns: Sequence[str] | None) -> bool:
+        if patterns is None:
+            return False
+        name = self.record.source_name
+        return not patterns or any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+    def describe(self, now: float | None = None) -> str:
+        name = self.record.source_name
+        if self.failure is None:
+            return f"{name}: unreadable failure record"
+        age = _age(self.failure.age(now))
+        state = "" if self.live else ", no longer used"
+        return f"{name}: {self.failure.error}: {self.failure.message} ({age} ago{state})"
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
 @dataclass
 class Report:
     records: int = 0
@@ -81,7 +118,13 @@ class Report:
     regenerated: int = 0
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    failed: list[FailedSource] = field(default_factory=list)  # remembered source failures
     by_alias: dict[str, Place] = field(default_factory=dict)
+
+    def failed_to_forget(self, patterns: Sequence[str] | None) -> list[FailedSource]:
+        """The failure records :func:`apply` removes: stale ones, and the live ones whose
+        source name matches one of ``patterns`` (every one for an empty list; None: none)."""
+        return [f for f in self.failed if not f.live or f.matches(patterns)]
 
     @property
     def broken(self) -> list[Thumbnail]:
@@ -113,9 +156,10 @@ def scan(min_age: float = MIN_AGE, temp_age: float = TEMP_AGE) -> Report:
     places = report.by_alias = _places(
         [settings.storage, *(r.storage_alias for r in records)], report
     )
+    report.failed = _failed(records)
     for record in records:
         place = places.get(record.storage_alias)
-        if record.spec != VERSION_SPEC and place is not None:
+        if record.spec not in (VERSION_SPEC, FAILED_SPEC) and place is not None:
             report.records += 1
             place.records.append(record)
             place.named.add(record.name)
@@ -135,6 +179,18 @@ def scan(min_age: float = MIN_AGE, temp_age: float = TEMP_AGE) -> Report:
         if prefix:
             _find_orphans(place, started - min_age, started - temp_age, report)
     return report
+
+
+def _failed(records: list[Thumbnail]) -> list[FailedSource]:
+    versions = {r.source_key: r.name for r in records if r.spec == VERSION_SPEC}
+    found = []
+    for record in records:
+        if record.spec == FAILED_SPEC:
+            failure = failures.parse(record)
+            version = versions.get(record.source_key, "")
+            live = failure is not None and failure.is_live(version)
+            found.append(FailedSource(record, failure, live))
+    return sorted(found, key=lambda f: f.record.source_name)
 
 
 def _places(aliases: Iterable[str], report: Report) -> dict[str, Place]:
@@ -333,11 +389,23 @@ def refresh_manifests(records: Iterable[Thumbnail]) -> int:
 Advance = Callable[[int], None]
 
 
-def apply(report: Report, regenerate: bool = False, advance: Advance | None = None) -> None:
-    """Fix what :func:`scan` found: records, then files, then manifests."""
+def apply(
+    report: Report,
+    regenerate: bool = False,
+    advance: Advance | None = None,
+    retry_failed: Sequence[str] | None = None,
+) -> None:
+    """Fix what :func:`scan` found: records, then files, then manifests.
+
+    Failure records no longer used are removed, and so are the live ones matching
+    ``retry_failed`` (see :meth:`Report.failed_to_forget`).
+    """
     step: Advance = advance or (lambda n: None)
     broken = report.broken
     store = get_store()
+    forgotten = report.failed_to_forget(retry_failed)
+    for chunk in _chunks(iter(forgotten), BATCH):
+        store.delete_many([f.record.key for f in chunk])
     for chunk in _chunks(iter(broken), BATCH):
         store.delete_many([r.key for r in chunk])
     # An empty file goes with its record (a regeneration writes it again).

@@ -1,4 +1,5 @@
-"""``manage.py thumbkit_repair [--dry-run] [--regenerate] [--min-age SECONDS]``.
+"""``manage.py thumbkit_repair [--dry-run] [--regenerate] [--min-age SECONDS]
+[--retry-failed [PATTERN ...]]``.
 
 Checks every thumbnail record against its storage and every thumbnail file against the
 records (see :mod:`thumbkit.repair`): records whose file is gone or empty are removed (or,
@@ -6,6 +7,11 @@ with ``--regenerate``, their thumbnails made again), files under ``THUMBKIT["PRE
 no record names are deleted, and so are interrupted writes' temp files. Listing is by prefix
 (pages of 1000 objects on S3), never a request per file. ``--dry-run`` reports and changes
 nothing. Exit status 0 unless some fix failed.
+
+Remembered failures of sources (``THUMBKIT["FAILURE_TTL"]``) are listed with their error,
+message and age; those no longer used are removed. ``--retry-failed`` forgets the live ones
+too (all, or those whose source name matches a shell-style pattern), so the next render
+tries their sources again.
 """
 
 from __future__ import annotations
@@ -41,6 +47,14 @@ class Command(BaseCommand):
             help="leave files without a record alone if younger than this many seconds "
             f"(default {repair.MIN_AGE:.0f}: a generation may not have committed its record)",
         )
+        parser.add_argument(
+            "--retry-failed",
+            nargs="*",
+            metavar="PATTERN",
+            default=None,
+            help="forget remembered source failures so they are tried again: all of them, "
+            "or those whose source name matches a shell-style pattern ('photos/*.png')",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["min_age"] < 0:
@@ -57,10 +71,13 @@ class Command(BaseCommand):
                 total, self.stderr, "repair", enabled=verbosity > 0 and total > 0
             )
             try:
-                repair.apply(report, options["regenerate"], progress.advance)
+                repair.apply(
+                    report, options["regenerate"], progress.advance, options["retry_failed"]
+                )
             finally:
                 progress.close()
         self._summary(report, verbosity, dry_run, options["regenerate"])
+        self._failed(report, verbosity, dry_run, options["retry_failed"])
         for failure in report.failures:
             self.stderr.write(f"  failed: {failure}")
         if report.failures:
@@ -80,6 +97,23 @@ class Command(BaseCommand):
             self.stdout.write(f"  no record, {verb} delete: {place.alias}:{name}")
         for place, name in report.temps:
             self.stdout.write(f"  stale temp file, {verb} delete: {place.alias}:{name}")
+
+    def _failed(
+        self, report: repair.Report, verbosity: int, dry_run: bool, retry: list[str] | None
+    ) -> None:
+        if verbosity < 1 or not report.failed:
+            return
+        live = sum(1 for f in report.failed if f.live)
+        self.stdout.write(
+            f"Remembered source failures: {live} in use, "
+            f"{len(report.failed) - live} no longer used."
+        )
+        for failed in report.failed:
+            self.stdout.write(f"  failed source: {failed.describe()}")
+        forgotten = len(report.failed_to_forget(retry))
+        verb = "Would forget" if dry_run else "Forgot"
+        hint = "" if retry is not None or not live else " (--retry-failed retries them)"
+        self.stdout.write(f"{verb} {forgotten} failure record(s){hint}.")
 
     def _summary(
         self, report: repair.Report, verbosity: int, dry_run: bool, regenerate: bool
