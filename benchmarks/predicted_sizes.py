@@ -1,0 +1,60 @@
+"""What predicted sizes cost: ``sourcesize.measure`` at upload, ``fallback.predicted`` per lookup.
+
+::
+
+    .venvs/py312-dj61/bin/python benchmarks/predicted_sizes.py
+
+``measure`` reads an upload's header (size and EXIF orientation) once, when a thumbkit
+ImageField with a manifest column saves a file. ``predicted`` builds the stand-in a lookup
+renders while the store is down (or under the optimistic strategy): without a known source
+size it only names the file; with one it also plans the spec (geometry and LIMITS).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import timeit
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+
+import django
+
+django.setup()
+
+from PIL import Image  # noqa: E402
+from tests import images  # noqa: E402
+
+from thumbkit import api, fallback  # noqa: E402
+from thumbkit.keys import thumbnail_key  # noqa: E402
+from thumbkit.source import coerce  # noqa: E402
+from thumbkit.sourcesize import Known, measure  # noqa: E402
+
+
+def per_call(func: object, number: int) -> float:
+    return timeit.timeit(func, number=number) / number  # type: ignore[arg-type]
+
+
+def main() -> None:
+    for size in ((4000, 3000), (12000, 9000)):
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        data = images.encode(Image.new("RGB", size, (90, 120, 200)), "JPEG", exif=exif.tobytes())
+        upload = io.BytesIO(data)
+        took = per_call(lambda upload=upload: measure(upload), 200)
+        print(f"measure, {size[0]}x{size[1]} JPEG ({len(data) // 1024} KiB): {took * 1e6:.0f} µs")
+    spec = api.get_spec("300x200", crop="center")
+    src = coerce("photos/p.jpg")
+    key = thumbnail_key(src, spec)
+    took = per_call(lambda: fallback.predicted(src, spec, key), 20000)
+    print(f"predicted, size unknown: {took * 1e6:.1f} µs")
+    fallback.known_size = lambda source: Known((4000, 3000), oriented=True)  # type: ignore[assignment]
+    took = per_call(lambda: fallback.predicted(src, spec, key), 20000)
+    print(f"predicted, size known: {took * 1e6:.1f} µs")
+
+
+if __name__ == "__main__":
+    main()
