@@ -17,8 +17,8 @@ def img_tag(
 ) -> SafeString:
     """``<img src width height ...attrs>``; attrs given by the caller win, except ``src``.
 
-    Sizes that are not known (0 or None: a placeholder, an optimistic guess) are left out;
-    a placeholder without a URL renders nothing.
+    Sizes that are not known (``UNKNOWN``, 0 or None: a placeholder, a predicted record whose
+    source size is unknown) are left out; a placeholder without a URL renders nothing.
     """
     if not thumbnail.url:
         return SafeString("")

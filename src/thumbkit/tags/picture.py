@@ -129,7 +129,7 @@ def srcset(thumbs: dict[Variant, Result], fmt: str | None, widths: list[int]) ->
     entries = []
     for width in widths:
         thumb = thumbs[width, fmt]
-        # A predicted thumbnail (width 0) is described by the width it was asked for.
+        # A predicted thumbnail of unknown size is described by the width it was asked for.
         real = thumb.width or width
         if thumb and real not in seen:
             seen.add(real)
