@@ -27,11 +27,19 @@ class ThumbnailRecord(models.Model):
 
 
 class GenerationLock(models.Model):
-    """A generation lock on databases without session-level advisory locks."""
+    """A generation lock on databases without session-level advisory locks.
+
+    ``host``, ``pid``, ``started`` and ``heartbeat`` say who holds it, so a lock whose holder
+    was killed is taken over at once (``thumbkit.stores.locks``), not at ``expires``.
+    """
 
     key = models.CharField(max_length=64, primary_key=True)
     token = models.CharField(max_length=32)
     expires = models.DateTimeField()
+    host = models.CharField(max_length=255, default="")
+    pid = models.BigIntegerField(default=0)
+    started = models.CharField(max_length=32, default="")
+    heartbeat = models.FloatField(default=0.0)  # time.time() of the holder's last heartbeat
 
     def __str__(self) -> str:
         return self.key

@@ -10,10 +10,14 @@ timeout in its ``OPTIONS`` (RedisCache: ``socket_timeout`` and ``socket_connect_
 redis-py waits 5 s otherwise; PyMemcacheCache: ``connect_timeout`` and ``timeout``). Any
 error the backend raises is :class:`~thumbkit.exceptions.StoreUnavailable`: the records are
 JSON text thumbkit wrote itself, so an error means the cache server failed, not the data.
+
+Locks are ``cache.add``; a lock whose holder is dead (see :mod:`thumbkit.stores.locks`) is
+taken over at once, through a one-time claim key, since caches have no compare-and-set.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import secrets
@@ -26,6 +30,32 @@ from django.core.cache import caches
 
 from ..exceptions import StoreError, StoreUnavailable
 from ..thumbnail import Thumbnail
+from . import locks
+
+
+def _token_of(value: object) -> str | None:
+    held = locks.decode(value)
+    return held.token if held else None
+
+
+def _beat_of(value: object, held: locks.Held) -> float:
+    """The holder's latest heartbeat: its ``name:hb`` entry (``token:time``) or the lock's."""
+    if isinstance(value, str) and value.startswith(f"{held.token}:"):
+        try:
+            return max(held.beat, float(value.partition(":")[2]))
+        except ValueError:
+            pass
+    return held.beat
+
+
+def _shareable(cache: Any) -> bool:
+    # Django's Redis and locmem backends are safe to call from another thread; others
+    # (memcached clients, the database cache) are per thread: their locks get no heartbeat,
+    # so a holder on another host is taken over only at expiry.
+    from django.core.cache.backends.locmem import LocMemCache
+    from django.core.cache.backends.redis import RedisCache
+
+    return isinstance(cache, LocMemCache | RedisCache)
 
 
 class CacheStore:
@@ -117,26 +147,56 @@ class CacheStore:
         return self._lock(f"{self.prefix}l:{key}", timeout)
 
     @contextmanager
-    def _lock(self, name: str, timeout: float) -> Iterator[bool]:
-        token = secrets.token_hex(16)
+    def _lock(self, name: str, timeout: float, beat: bool = True) -> Iterator[bool]:
+        token, owner = secrets.token_hex(16), locks.me()
         # Whole seconds, rounded up: RedisCache and Memcached truncate fractions, and a lock
         # that lapses before its timeout lets a second worker in.
         seconds = max(1, math.ceil(timeout))
+        cache = self.cache
         try:
-            won = bool(self.cache.add(name, token, seconds))
+            won = self._try_lock(cache, name, locks.encode(token, owner, time.time()), seconds)
         except Exception as exc:
             raise StoreUnavailable(f"Taking a lock in the cache failed: {exc}") from exc
+        if not won:
+            yield False
+            return
+        # The heartbeat thread uses this thread's cache object, only where that is safe.
+        refresh = functools.partial(self._refresh, cache, name, token)
+        beating = locks.HEARTBEATS.add(refresh) if beat and _shareable(cache) else 0
         try:
-            yield won
+            yield True
         finally:
-            if won:
-                self._release(name, token)
+            locks.HEARTBEATS.remove(beating)
+            self._release(name, token)
+
+    def _try_lock(self, cache: Any, name: str, mine: str, seconds: int) -> bool:
+        if cache.add(name, mine, seconds):
+            return True
+        found = cache.get_many([name, f"{name}:hb"])
+        held = locks.decode(found.get(name))
+        if held is None:
+            return False
+        beat = _beat_of(found.get(f"{name}:hb"), held)
+        if not locks.is_dead(held.owner, beat):
+            return False
+        # The cache API has no compare-and-set: one claim per dead holder (add() succeeds
+        # once), then the dead value is replaced only if it is still the one found dead.
+        if not cache.add(f"{name}:claim:{held.token}", mine, seconds):
+            return False
+        if cache.get(name) != found.get(name):
+            return False
+        cache.delete(name)
+        return bool(cache.add(name, mine, seconds))
+
+    def _refresh(self, cache: Any, name: str, token: str, now: float) -> None:
+        if _token_of(cache.get(name)) == token:
+            cache.set(f"{name}:hb", f"{token}:{now:.3f}", math.ceil(locks.STALE_AFTER) + 1)
 
     def _release(self, name: str, token: str) -> None:
         # Delete only our own lock: it may have expired and been taken by someone else.
         try:
-            if self.cache.get(name) == token:
-                self.cache.delete(name)
+            if _token_of(self.cache.get(name)) == token:
+                self.cache.delete_many([name, f"{name}:hb"])
         except Exception as exc:
             raise StoreUnavailable(f"Releasing a lock in the cache failed: {exc}") from exc
 
@@ -162,7 +222,7 @@ class CacheStore:
         # The index is read-modify-write; a short lock keeps two writers from losing keys.
         deadline = time.monotonic() + 5.0
         while True:
-            with self._lock(name, 10) as won:
+            with self._lock(name, 10, beat=False) as won:
                 if won or time.monotonic() > deadline:
                     yield
                     return

@@ -2,7 +2,8 @@
 
 One ``SELECT ... WHERE key IN (...)`` per batch; inserts are upserts, so a duplicate insert
 from a racing process is harmless. Generation locks use PostgreSQL advisory locks (released
-by the server if the holder's connection dies) and a lock table with expiry elsewhere.
+by the server if the holder's connection dies) and a lock table with expiry elsewhere, whose
+rows name their holder, so a killed holder's row is taken over at once (``stores.locks``).
 
 Locks are not re-entrant: a second ``lock()`` for a key this connection already holds is
 refused, as in the other stores (PostgreSQL itself would grant it again). Inside an atomic
@@ -18,6 +19,7 @@ database errors (a missing table, say) raise :class:`~thumbkit.exceptions.StoreE
 
 from __future__ import annotations
 
+import functools
 import secrets
 import struct
 import time
@@ -41,6 +43,7 @@ from django.utils import timezone
 from ..exceptions import ConfigurationError, StoreError, StoreUnavailable
 from ..models import GenerationLock, ThumbnailRecord
 from ..thumbnail import Thumbnail
+from . import locks as owners
 
 _COLUMNS = (
     "key",
@@ -225,19 +228,32 @@ class DatabaseStore:
 
     @contextmanager
     def _table_lock(self, key: str, timeout: float) -> Iterator[bool]:
-        token = secrets.token_hex(16)
+        token, owner = secrets.token_hex(16), owners.me()
         with _mapped("Taking a generation lock"):
             try:
-                won = self._acquire_row(key, token, timeout)
+                won = self._acquire_row(key, token, owner, timeout)
             except OperationalError as exc:
                 if not _is_contention(exc):
                     raise
                 won = False  # another writer has the table right now: that is contention
+        if not won:
+            yield False
+            return
+        beating = owners.HEARTBEATS.add(functools.partial(self._refresh_row, key, token))
         try:
-            yield won
+            yield True
         finally:
-            if won:
-                self._release_row(key, token)
+            owners.HEARTBEATS.remove(beating)
+            self._release_row(key, token)
+
+    def _refresh_row(self, key: str, token: str, now: float) -> None:
+        # On the heartbeat thread, so on a connection of its own: closed again at once, so
+        # no idle connection outlives the lock (or keeps a test database from being dropped).
+        try:
+            mine = GenerationLock.objects.using(self.using).filter(key=key, token=token)
+            mine.update(heartbeat=now)
+        finally:
+            connections[self.using].close()
 
     def _release_row(self, key: str, token: str) -> None:
         # A release lost to a busy database would leave the lock to expire and stall every
@@ -253,15 +269,32 @@ class DatabaseStore:
                         raise
                     time.sleep(0.02)
 
-    def _acquire_row(self, key: str, token: str, timeout: float) -> bool:
+    def _acquire_row(self, key: str, token: str, owner: owners.Owner, timeout: float) -> bool:
         now = timezone.now()
         expires = now + timedelta(seconds=timeout)
-        locks = GenerationLock.objects.using(self.using)
+        mine = {
+            "token": token,
+            "expires": expires,
+            "host": owner.host[:255],
+            "pid": owner.pid,
+            "started": owner.start[:32],
+            "heartbeat": time.time(),
+        }
+        rows = GenerationLock.objects.using(self.using)
         try:
             with transaction.atomic(using=self.using):
-                locks.create(key=key, token=token, expires=expires)
+                rows.create(key=key, **mine)
             return True
         except IntegrityError:
-            # Held: take it over only if its holder let it expire (crashed or hung).
-            stolen = locks.filter(key=key, expires__lt=now).update(token=token, expires=expires)
-            return stolen == 1
+            pass
+        # Held: take it over only if its holder let it expire (crashed or hung), or is dead.
+        # The update is conditional on the row found, so of several takers one wins.
+        columns = ("token", "expires", "host", "pid", "started", "heartbeat")
+        row = rows.filter(key=key).values_list(*columns).first()
+        if row is None:
+            return False  # released meanwhile: the caller's next attempt takes it
+        held_token, held_expires, host, pid, started, beat = row
+        if held_expires >= now and not owners.is_dead(owners.Owner(host, pid, started), beat):
+            return False
+        stolen = rows.filter(key=key, token=held_token, heartbeat=beat).update(**mine)
+        return stolen == 1

@@ -2,7 +2,9 @@
 
 Batch reads are one ``MGET``; writes are one pipeline of ``SET`` + ``SADD`` (the per-source
 index is a Redis hash of the source's records, so ``get_sources`` is one pipeline of
-``HGETALL``). Locks are ``SET NX PX`` released by a compare-and-delete script. No
+``HGETALL``). Locks are ``SET NX PX`` (in a script that also returns the holder, so a dead
+holder's lock is taken over at once: see :mod:`thumbkit.stores.locks`), released by a
+compare-and-delete script. No
 ``KEYS``: maintenance walks records with ``SCAN``.
 
 Every call is bounded: ``connect_timeout`` and ``socket_timeout`` (0.5 s each by default;
@@ -13,16 +15,48 @@ client makes no retries. A refused connection or a timeout raises
 
 from __future__ import annotations
 
+import functools
 import secrets
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from ..exceptions import ConfigurationError, StoreError, StoreUnavailable
 from ..thumbnail import Thumbnail
+from . import locks
 
+# A lock's value starts with its holder's token (see locks.encode); ARGV[1] is "token:".
 _RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+local v = redis.call('get', KEYS[1])
+if v and string.sub(v, 1, string.len(ARGV[1])) == ARGV[1] then
+  return redis.call('del', KEYS[1])
+end
+return 0
+"""
+# Take a free lock, or say who holds it: one round trip either way.
+_ACQUIRE = """
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return redis.call('get', KEYS[1])
+"""
+# Take over the lock of a dead holder, if it is still the value that was found dead.
+_TAKE_OVER = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
+"""
+# The holder's heartbeat: a new value, the same expiry (a heartbeat never extends a lock).
+_BEAT = """
+local v = redis.call('get', KEYS[1])
+if v and string.sub(v, 1, string.len(ARGV[1])) == ARGV[1] then
+  local ttl = redis.call('pttl', KEYS[1])
+  if ttl > 0 then
+    redis.call('set', KEYS[1], ARGV[2], 'PX', ttl)
+    return 1
+  end
+end
 return 0
 """
 
@@ -56,6 +90,9 @@ class RedisStore:
             url, socket_timeout=socket_timeout, socket_connect_timeout=connect_timeout, **options
         )
         self._release = self.client.register_script(_RELEASE)
+        self._acquire = self.client.register_script(_ACQUIRE)
+        self._take_over = self.client.register_script(_TAKE_OVER)
+        self._beat = self.client.register_script(_BEAT)
 
     def _record(self, key: str) -> str:
         return f"{self.prefix}r:{key}"
@@ -139,15 +176,33 @@ class RedisStore:
 
     @contextmanager
     def _lock(self, name: str, timeout: float) -> Iterator[bool]:
-        token = secrets.token_hex(16)
+        token, owner = secrets.token_hex(16), locks.me()
         with self._mapped("Taking a generation lock"):
-            won = bool(self.client.set(name, token, nx=True, px=max(1, int(timeout * 1000))))
+            won = self._try_lock(name, token, owner, max(1, int(timeout * 1000)))
+        if not won:
+            yield False
+            return
+        beating = locks.HEARTBEATS.add(functools.partial(self._refresh, name, token, owner))
         try:
-            yield won
+            yield True
         finally:
-            if won:
-                with self._mapped("Releasing a generation lock"):
-                    self._release(keys=[name], args=[token])
+            locks.HEARTBEATS.remove(beating)
+            with self._mapped("Releasing a generation lock"):
+                self._release(keys=[name], args=[f"{token}:"])
+
+    def _try_lock(self, name: str, token: str, owner: locks.Owner, ms: int) -> bool:
+        mine = locks.encode(token, owner, time.time())
+        found = self._acquire(keys=[name], args=[mine, ms])
+        if found == 1:
+            return True
+        held = locks.decode(found)
+        if held is None or not locks.is_dead(held.owner, held.beat):
+            return False
+        # Its holder is gone (killed, or its host silent): take it over, unless it changed.
+        return bool(self._take_over(keys=[name], args=[found, mine, ms]) == 1)
+
+    def _refresh(self, name: str, token: str, owner: locks.Owner, now: float) -> None:
+        self._beat(keys=[name], args=[f"{token}:", locks.encode(token, owner, now)])
 
 
 def _text(value: bytes | str) -> str:
