@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import threading
 import time
 import uuid
@@ -600,3 +601,33 @@ def test_the_admin_escapes_the_message(media: Path) -> None:
     assert "&lt;b&gt;" in html
     record = failure_records()[0]
     assert json.loads(record.name)["e"] == "SourceMissing"
+
+
+@pytest.mark.django_db
+def test_a_remembered_failure_is_logged_once_as_a_warning(
+    media: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    name = write(media, "photos/bad.jpg", CORRUPT)
+    with caplog.at_level(logging.DEBUG, logger="thumbkit"):
+        for _ in range(3):
+            assert BLOCK.render(Context({"src": name})) == "EMPTY"
+    levels = [r.levelno for r in caplog.records if r.name == "thumbkit"]
+    assert levels == [logging.WARNING, logging.DEBUG, logging.DEBUG]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("strategy", ["optimistic", "deferred", "on_demand"])
+def test_stand_in_strategies_render_empty_for_a_remembered_failure(
+    strategy: str, media: Path, reads: list[str]
+) -> None:
+    name = write(media, "photos/bad.jpg", CORRUPT)
+    with thumbkit_settings(STRATEGY=strategy):
+        # Before the failure is known, the strategy renders its stand-in (a predicted or
+        # signed URL, or its fallback)...
+        before = BLOCK.render(Context({"src": name}))
+        with pytest.raises(SourceUnreadable):
+            api.ensure(name, [api.get_spec("100x100", crop="center")])  # an upload's attempt
+        # ... afterwards no URL that cannot work.
+        assert BLOCK.render(Context({"src": name})) == "EMPTY"
+    assert before != "EMPTY" or strategy == "deferred"
+    assert reads == [name]

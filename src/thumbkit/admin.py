@@ -101,7 +101,8 @@ class AdminThumbnail:
             thumb = self.thumbnail(value)
         except SourceError as exc:
             source = getattr(self.source_file(obj), "name", "?")
-            logger.warning(
+            logger.log(
+                logging.DEBUG if failures.remembered(exc) else logging.WARNING,
                 "thumbkit: no admin thumbnail for %r (%s, source %r): %s",
                 obj,
                 self.label,

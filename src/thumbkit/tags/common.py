@@ -12,6 +12,7 @@ from django import template
 from django.template.base import FilterExpression, Parser
 from django.template.context import Context
 
+from .. import failures
 from ..exceptions import SourceError
 from ..html import img_tag
 from ..thumbnail import Placeholder, Thumbnail, secured
@@ -103,7 +104,9 @@ def lookup(source: Any, what: Any, get: Callable[[], T]) -> T | None:
 
 
 def log_source_error(source: Any, spec: Any, exc: SourceError) -> None:
-    logger.warning("thumbkit: no thumbnail of %r for %r: %s", source, spec, exc)
+    # A remembered failure was logged when it happened: every later page view is DEBUG.
+    level = logging.DEBUG if failures.remembered(exc) else logging.WARNING
+    logger.log(level, "thumbkit: no thumbnail of %r for %r: %s", source, spec, exc)
 
 
 def with_https(thumb: Result | None, secure: bool) -> Result | None:
