@@ -26,10 +26,10 @@ from tests import images
 from tests.conftest import thumbkit_settings
 from tests.stores_util import files_under
 from thumbkit import get_thumbnail
-from thumbkit.api import get_spec
-from thumbkit.exceptions import StorageError
+from thumbkit.api import get_spec, resolve
+from thumbkit.exceptions import GenerationError, StorageError, StoreError
 from thumbkit.keys import default_name, source_key, thumbnail_key
-from thumbkit.models import ThumbnailRecord
+from thumbkit.models import GenerationLock, ThumbnailRecord
 from thumbkit.source import coerce
 from thumbkit.stores import get_store
 
@@ -268,3 +268,114 @@ def test_stores_outside_the_database_keep_file_and_record_through_a_rollback(
         assert scene.records() == [scene.key()]
         assert get_store().get_many([scene.key()])[scene.key()].name == name
         close_store(get_store())
+
+
+# -- 4. every failure path of a generation leaves nothing ---------------------------------
+
+
+class SecondSaveBreaks(FileSystemStorage):
+    """Saves the first file; on the second, writes half of it and raises ``error``."""
+
+    error: BaseException = OSError(28, "No space left on device")
+    saves = 0
+
+    def _save(self, name: str, content: Any) -> str:
+        SecondSaveBreaks.saves += 1
+        if SecondSaveBreaks.saves == 2:
+            os.makedirs(os.path.dirname(self.path(name)), exist_ok=True)
+            with open(self.path(name), "wb") as handle:
+                handle.write(content.read()[:100])
+            raise SecondSaveBreaks.error
+        return str(super()._save(name, content))
+
+
+class FailingStep:
+    """A post-processor (user code) that fails."""
+
+    def process(self, data: bytes, fmt: str) -> bytes:
+        raise RuntimeError("optimizer crashed")
+
+
+def fail_encoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pillow's WebP encoder fails (an encoder error, as on a full buffer or a bad option)."""
+
+    from PIL import WebPImagePlugin  # registers the real encoder first, as Image.init() would
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise OSError("encoder error -2 when writing image file")
+
+    assert WebPImagePlugin.WebPImageFile.format in Image.SAVE
+    monkeypatch.setitem(Image.SAVE, "WEBP", broken)
+
+
+def fail_record_write(monkeypatch: pytest.MonkeyPatch, error: Exception) -> None:
+    store = get_store()
+
+    def failing(thumbnails: Any) -> None:
+        raise error
+
+    monkeypatch.setattr(store, "set_many", failing)
+
+
+FAULTS: dict[str, tuple[type[BaseException], str | None]] = {
+    # fault: (what the generation raises, and says)
+    "encode": (GenerationError, "Encoding WEBP failed"),
+    "post_process": (GenerationError, "optimizer crashed"),
+    "second_upload": (StorageError, "No space left"),
+    "interrupt_in_upload": (KeyboardInterrupt, None),
+    "store_after_upload": (StoreError, "injected"),
+}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_every_failure_path_leaves_no_file_no_record_and_no_lock(
+    fault: str, tmp_path: Any, save_source: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = "tests.test_faults.SecondSaveBreaks"
+    SecondSaveBreaks.saves = 0
+    SecondSaveBreaks.error = (
+        KeyboardInterrupt() if fault == "interrupt_in_upload" else OSError(28, "No space left")
+    )
+    with scene_for(tmp_path, save_source, db_store("default"), backend) as scene:
+        steps = [FailingStep()] if fault == "post_process" else []
+        specs = [get_spec(SPEC), get_spec("80x80", format="webp", post_processors=steps)]
+        if fault == "encode":
+            fail_encoding(monkeypatch)
+        if fault == "store_after_upload":
+            fail_record_write(monkeypatch, StoreError("Writing thumbnail records failed: injected"))
+        if fault in {"encode", "post_process", "store_after_upload"}:
+            SecondSaveBreaks.saves = -100  # the storage works: the fault is elsewhere
+        error, message = FAULTS[fault]
+        with pytest.raises(error, match=message):
+            resolve([(coerce(scene.source), spec) for spec in specs])
+        assert files_under(scene.root) == []  # no file, no partial, no temporary
+        assert scene.rows() == []
+        assert list(GenerationLock.objects.values_list("key", flat=True)) == []
+        monkeypatch.undo()
+        SecondSaveBreaks.saves = -100
+        specs[1] = get_spec("80x80", format="webp")
+        thumbs = resolve([(coerce(scene.source), spec) for spec in specs])  # and it recovers
+        assert sorted(files_under(scene.root)) == sorted(t.name for t in thumbs)
+        assert sorted(scene.rows()) == sorted(t.key for t in thumbs)
+
+
+class UndeletableStorage(FileSystemStorage):
+    def delete(self, name: str) -> None:
+        raise PermissionError(13, "Permission denied", name)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cleanup_that_fails_is_logged_and_the_original_error_raised(
+    tmp_path: Any, save_source: Any, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    backend = "tests.test_faults.UndeletableStorage"
+    with scene_for(tmp_path, save_source, db_store("default"), backend) as scene:
+        fail_record_write(monkeypatch, StoreError("Writing thumbnail records failed: injected"))
+        with caplog.at_level("WARNING", logger="thumbkit"), pytest.raises(StoreError):
+            get_thumbnail(scene.source, SPEC)
+        [left] = files_under(scene.root)  # could not be removed: said so, by name
+        assert [r.getMessage() for r in caplog.records] == [
+            f"Could not remove {left} after a failed generation"
+        ]
+        assert scene.rows() == []
