@@ -50,6 +50,9 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cold", type=int, default=1, help="rows per page not generated yet")
     parser.add_argument("--sources", type=int, default=100, help="distinct 400x300 JPEGs")
     parser.add_argument("--delay", type=float, default=0.2, help="seconds a slow fault adds")
+    parser.add_argument(
+        "--hang", type=float, default=5.0, help="seconds the store-hang phase holds a request"
+    )
     parser.add_argument("--budget", type=float, default=250.0, help="seconds per store at most")
     parser.add_argument("--page-timeout", type=float, default=30.0, help="seconds per page")
     parser.add_argument(
@@ -71,6 +74,7 @@ def run_store(env: Env, args: argparse.Namespace, store: str) -> dict[str, Any]:
         "pages": args.pages // len(args.stores.split(",")),
         "cold": args.cold,
         "delay": args.delay,
+        "hang": args.hang,
         "budget": args.budget,
         "page_timeout": args.page_timeout,
         "save_failure": args.save_failure,

@@ -58,18 +58,20 @@ PREFIX = "thumbs"
 class Phase:
     name: str
     what: str  # the fault, in words (the report prints it)
-    store: str = ""  # "slow" | "down": the proxy in front of the store
+    store: str = ""  # "slow" | "hang" | "down": the proxy in front of the store
     save: str = ""  # FaultyStorage._save: "slow" | "fail"
     open: str = ""  # FaultyStorage.open of sources: "slow" | "fail"
+    weight: int = 1  # its share of the time budget (slow phases need more)
 
 
 PHASES = (
     Phase("baseline", "no fault"),
-    Phase("store-slow", "store +{delay} per round trip", store="slow"),
+    Phase("store-slow", "store +{delay} per round trip", store="slow", weight=4),
+    Phase("store-hang", "store holds each request {hang}", store="hang", weight=2),
     Phase("store-down", "store refused (port closed, connections cut)", store="down"),
-    Phase("storage-slow", "storage _save +{delay}", save="slow"),
+    Phase("storage-slow", "storage _save +{delay}", save="slow", weight=2),
     Phase("storage-fail", "storage _save fails (ENOSPC)", save="fail"),
-    Phase("source-slow", "source open() +{delay}", open="slow"),
+    Phase("source-slow", "source open() +{delay}", open="slow", weight=2),
     Phase("source-fail", "source open() fails (EIO)", open="fail"),
     Phase("recovered", "no fault (after all of them)"),
 )
@@ -174,8 +176,9 @@ def make_rows(env: Env, pages: int, cold: int) -> None:
     base = sorted(p.name for p in (env.media / SOURCES / "base").iterdir())
     cold_dir = env.media / SOURCES / "cold"
     cold_dir.mkdir(parents=True, exist_ok=True)
-    rows = [_row(model, f"{SOURCES}base/{name}", n) for n, name in enumerate(base)]
-    for page in range(2, pages + 2):
+    model.objects.bulk_create(_row(model, f"{SOURCES}base/{n}", i) for i, n in enumerate(base))
+    for page in range(2, pages + 2):  # a page at a time: 100,000 instances would stay in RSS
+        rows = []
         for i in range(ROWS):
             if i >= ROWS - cold:
                 name = f"p{page:04d}-{i:02d}.jpg"
@@ -186,7 +189,7 @@ def make_rows(env: Env, pages: int, cold: int) -> None:
                 rows.append(_row(model, f"{SOURCES}cold/{name}", i))
             else:
                 rows.append(_row(model, f"{SOURCES}base/{base[(page * 37 + i) % len(base)]}", i))
-    model.objects.bulk_create(rows, batch_size=5000)
+        model.objects.bulk_create(rows)
 
 
 def _row(model: Any, name: str, n: int) -> Any:
@@ -330,6 +333,8 @@ class Run:
         Faults.save, Faults.open = phase.save, phase.open
         if phase.store == "slow":
             self.proxy.slow(delay)
+        elif phase.store == "hang":
+            self.proxy.slow(float(self.job["hang"]))  # past every timeout the store has
         elif phase.store == "down":
             self.proxy.refuse()
 
@@ -353,7 +358,9 @@ class Run:
         ok = [s for s in samples if s["status"] == 200]
         return {
             "phase": phase.name,
-            "what": phase.what.format(delay=f"{self.job['delay'] * 1000:.0f} ms"),
+            "what": phase.what.format(
+                delay=f"{self.job['delay'] * 1000:.0f} ms", hang=f"{self.job['hang']:.0f} s"
+            ),
             "pages": len(samples),
             "planned": pages,
             "stopped": stopped,
@@ -416,10 +423,11 @@ def main() -> None:
     begin = time.monotonic()
     budget = float(job["budget"]) - (begin - started)
     for i, phase in enumerate(phases):
-        # Each phase may use its share of what is left: time a fast phase leaves over goes
-        # to the later ones, and a slow one cannot take theirs.
-        left = begin + budget - time.monotonic()
-        deadline = time.monotonic() + max(left, 0.0) / (len(phases) - i)
+        # Each phase may use its weighted share of what is left: time a fast phase leaves
+        # over goes to the later ones, and a slow one cannot take theirs.
+        left = max(begin + budget - time.monotonic(), 0.0)
+        share = phase.weight / sum(p.weight for p in phases[i:])
+        deadline = time.monotonic() + left * share
         results.append(run.phase(phase, pages[i], deadline))
         last = results[-1]
         print(
