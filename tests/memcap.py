@@ -2,7 +2,8 @@
 
 The child sets ``RLIMIT_AS`` before importing anything heavy, renders with the engine asked
 for, and prints one JSON line: the outcome (``"ok"`` or the exception's class), its message,
-the sizes made, the seconds spent and its own peak RSS (``ru_maxrss``). Used by the decode
+the sizes made, the seconds spent and its own peak RSS (``VmHWM``, or ``ru_maxrss``
+where there is no /proc). Used by the decode
 bound tests and by ``benchmarks/memory.py``.
 """
 
@@ -22,6 +23,19 @@ GIB = 1024**3
 
 CHILD = r"""
 import json, resource, sys, time
+
+def high_water_kib():
+    # VmHWM belongs to this process image; ru_maxrss would carry over the parent's RSS
+    # at fork, which Linux keeps across exec.
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
 data_path, engine, specs, limits, cap = sys.argv[1:6]
 cap = int(cap)
 if cap:
@@ -39,7 +53,7 @@ from thumbkit.engines import engine_class
 from thumbkit.spec import parse
 
 data = open(data_path, "rb").read()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = high_water_kib()
 started = time.perf_counter()
 outcome, message, sizes = "ok", "", []
 try:
@@ -49,7 +63,7 @@ try:
 except BaseException as exc:
     outcome, message = type(exc).__name__, str(exc)[:500]
 seconds = time.perf_counter() - started
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = high_water_kib()
 print(json.dumps({"outcome": outcome, "message": message, "sizes": sizes,
                   "seconds": seconds, "rss_kib": peak, "start_kib": before}))
 """

@@ -17,7 +17,7 @@ import io
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from PIL import Image, ImageCms, ImageOps
+from PIL import Image
 
 from .. import limits, pipeline, probe
 from ..conf import Limits, Settings
@@ -25,6 +25,7 @@ from ..exceptions import GenerationError, SourceTooLarge, SourceUnreadable, Thum
 from ..geometry import Plan
 from ..spec import Spec
 from . import Rendered
+from .shrink import Decoded, decode, normalise
 from .smartcrop import entropy_box
 
 LANCZOS = Image.Resampling.LANCZOS
@@ -90,9 +91,11 @@ class PillowEngine:
             if late != info.orientation:
                 # A PNG eXIf chunk after the pixel data is only seen now; rare, so plan again.
                 plans = _plans(specs, _oriented(info.size, late), lim)
-            pixels = _decoded(image)
+            decoded = _decoded(image, specs, plans)
+            if decoded.pixels is not image:
+                image.close()  # frees the full-size decode before resizing and encoding
             pairs = zip(specs, plans, strict=True)
-            return [_render_one(pixels, spec, p, info.format, settings) for spec, p in pairs]
+            return [_render_one(decoded, spec, p, info.format, settings) for spec, p in pairs]
 
 
 def _plans(specs: Sequence[Spec], size: tuple[int, int], lim: Limits) -> list[Plan]:
@@ -115,9 +118,11 @@ def _load(image: Image.Image) -> None:
         image.load()
 
 
-def _decoded(image: Image.Image) -> Image.Image:
+def _decoded(image: Image.Image, specs: Sequence[Spec], plans: Sequence[Plan]) -> Decoded:
+    # A spec without geometry gives its processors the whole source: no reduction then.
+    targets = [p.scaled for p in plans] if all(s.has_geometry for s in specs) else None
     with _mapped_errors():
-        return _normalise(ImageOps.exif_transpose(image))
+        return decode(image, targets)
 
 
 @contextlib.contextmanager
@@ -130,49 +135,10 @@ def _mapped_errors() -> Iterator[None]:
         raise SourceUnreadable(f"The source cannot be decoded: {exc}") from exc
 
 
-def _normalise(image: Image.Image) -> Image.Image:
-    """Bring any source mode to RGB, RGBA, L or LA (8 bits a channel)."""
-    mode = image.mode
-    transparent = "transparency" in image.info
-    if mode in ("RGB", "RGBA", "L", "LA"):
-        if transparent and mode in ("RGB", "L"):
-            return image.convert(mode + "A" if mode == "L" else "RGBA")
-        return image
-    if mode == "CMYK":
-        return _cmyk_to_rgb(image)
-    if mode.startswith("I;16") or mode == "I":
-        # 16-bit grey: scale to 8 bits instead of clipping everything above 255 to white.
-        wide = image if mode == "I" else image.convert("I")
-        return wide.point(lambda v: v * (1 / 256)).convert("L")
-    if mode in ("P", "PA"):
-        return image.convert("RGBA" if transparent or mode == "PA" else "RGB")
-    if mode in ("1", "F"):
-        return image.convert("L")
-    if mode == "La":
-        return image.convert("LA")
-    return image.convert("RGBA" if "A" in mode or transparent else "RGB")
-
-
-def _cmyk_to_rgb(image: Image.Image) -> Image.Image:
-    icc = image.info.get("icc_profile")
-    if icc:
-        try:
-            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            srgb = ImageCms.createProfile("sRGB")
-            converted = ImageCms.profileToProfile(image, source, srgb, outputMode="RGB")
-            if converted is not None:
-                converted.info.pop("icc_profile", None)
-                return converted
-        except (ImageCms.PyCMSError, OSError):
-            pass  # a broken profile: fall back to the plain conversion
-    rgb = image.convert("RGB")
-    rgb.info.pop("icc_profile", None)  # a CMYK profile must not describe RGB pixels
-    return rgb
-
-
 def _render_one(
-    image: Image.Image, spec: Spec, p: Plan, source_format: str, settings: Settings
+    decoded: Decoded, spec: Spec, p: Plan, source_format: str, settings: Settings
 ) -> Rendered:
+    image = decoded.pixels
     icc = image.info.get("icc_profile")
     if spec.colorspace == "GRAY" and image.mode not in ("L", "LA"):
         image = image.convert("LA" if image.mode == "RGBA" else "L")
@@ -181,7 +147,7 @@ def _render_one(
         image = image.convert("RGBA" if image.mode == "LA" else "RGB")
         icc = None
     if spec.has_geometry:
-        image = _resize(image, p)
+        image = _resize(image, p, decoded.extent)
     if p.smart:
         image = image.crop(entropy_box(image, p.cropped))
     if p.canvas is not None:
@@ -211,7 +177,7 @@ def _processed(image: Image.Image, spec: Spec, lim: Limits) -> Image.Image:
         raise
     except Exception as exc:  # a processor is user code: report it as a generation failure
         raise GenerationError(f"A processor of {spec.canonical!r} failed: {exc!r}") from exc
-    return _normalise(image)
+    return normalise(image)
 
 
 def _source_check(lim: Limits) -> Callable[[tuple[int, int]], None]:
@@ -221,12 +187,15 @@ def _source_check(lim: Limits) -> Callable[[tuple[int, int]], None]:
     return check
 
 
-def _resize(image: Image.Image, p: Plan) -> Image.Image:
-    """Resize to the planned size, resampling only the crop box when there is one."""
-    fx = image.width / p.scaled[0]
-    fy = image.height / p.scaled[1]
+def _resize(image: Image.Image, p: Plan, extent: tuple[float, float]) -> Image.Image:
+    """Resize to the planned size, resampling only the crop box when there is one.
+
+    ``extent`` is the whole source in ``image`` coordinates: its size, or less when the
+    image holds a reduction whose last row or column of blocks was partial."""
+    fx = extent[0] / p.scaled[0]
+    fy = extent[1] / p.scaled[1]
     if p.crop is None:
-        box = (0.0, 0.0, float(image.width), float(image.height))
+        box = (0.0, 0.0, extent[0], extent[1])
         size = p.scaled
     else:
         left, top, right, bottom = p.crop
