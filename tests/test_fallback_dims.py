@@ -19,6 +19,7 @@ Sources, each a 400x300 JPEG:
 from __future__ import annotations
 
 import io
+import random
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,12 +39,16 @@ from tests.api_support import Images
 from tests.conftest import thumbkit_settings
 from tests.s3 import Media
 from tests.testapp.models import ManifestProfile, Photo
-from thumbkit import api, batch
+from thumbkit import api, batch, conf
 from thumbkit.admin import AdminThumbnail
+from thumbkit.engines import get_engine
+from thumbkit.exceptions import ThumbkitError
 from thumbkit.fallback import planned_output, predicted_size
 from thumbkit.keys import source_key
+from thumbkit.registry import register
 from thumbkit.source import coerce
 from thumbkit.sourcesize import Known, measure
+from thumbkit.spec import parse
 from thumbkit.thumbnail import UNKNOWN, Placeholder, PredictedThumbnail, Thumbnail
 
 pytestmark = pytest.mark.django_db
@@ -94,6 +99,13 @@ def sized_model() -> Iterator[type[models.Model]]:
                 return self.image.name or ""
 
         yield SizedPhoto
+
+
+@pytest.fixture(params=["pillow", "vips"])
+def engine(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Both engines: each must make the size predicted (the vips engine plans the same way)."""
+    with thumbkit_settings(ENGINE=request.param):
+        yield str(request.param)
 
 
 Source = Callable[[], FieldFile]
@@ -241,6 +253,7 @@ def test_every_tag_renders_the_real_size_or_none_while_the_store_is_down(
     draw: Callable[[FieldFile], str],
     independent: bool,
     fs_media: Media,
+    engine: str,
 ) -> None:
     kind, fresh = source
     with store_down():
@@ -318,7 +331,7 @@ def test_old_manifests_without_a_size_stay_readable(
     ("spec", "independent"), [("200x200", False), ("100x100 crop", True), ("x150", False)]
 )
 def test_optimistic_predictions_have_the_size_generation_makes(
-    source: tuple[str, Source], spec: str, independent: bool
+    source: tuple[str, Source], spec: str, independent: bool, engine: str
 ) -> None:
     kind, fresh = source
     guess = api.get_thumbnail(fresh(), spec, strategy="optimistic")
@@ -408,6 +421,46 @@ def test_a_tall_source_is_predicted_at_the_size_the_engine_clamps_it_to(save_sou
         made = api.get_thumbnail(save_source(images.jpeg(size), name="photos/tall.jpg"), spec)
     assert predicted == made.size == real_size(made.url)
     assert max(made.size) == 4096  # clamped, not refused
+
+
+@pytest.mark.parametrize("engine_name", ["pillow", "vips"])
+def test_sampled_predictions_equal_what_the_engine_makes(engine_name: str) -> None:
+    """Random sources and specs (seeded): a prediction is the engine's output size, or None.
+
+    Processors-only specs (imagekit's thumbnail generator) run on a JPEG decoded at a DCT
+    scale; their size is predicted only when every decode the engine may pick agrees.
+    """
+    rng = random.Random(9)
+    checked, unknown = 0, 0
+    with thumbkit_settings(ENGINE=engine_name):
+        settings, engine = conf.get_settings(), get_engine()
+        for _ in range(25):
+            size = (rng.randint(40, 1600), rng.randint(40, 1600))
+            data = images.encode(Image.new("RGB", size, (100, 150, 200)), "JPEG")
+            w, h = rng.randint(10, 500), rng.randint(10, 500)
+            crop = rng.choice(["center", "top", "10% 80%", "smart"])
+            specs = [
+                parse(f"{w}x{h}"),
+                parse(f"{w}x{h}", crop=crop),
+                parse(f"{w}", upscale=rng.random() < 0.3),
+                parse(f"x{h}", padding=True),
+                *(
+                    register.make("thumbkit:thumbnail", source="x.jpg", width=a, height=b).spec
+                    for a, b in ((w, h), (w, None), (None, h))
+                ),
+            ]
+            for spec in specs:
+                predicted = planned_output(spec, size)
+                try:
+                    out = engine.render(data, [spec], settings)[0]
+                except ThumbkitError:
+                    assert predicted is None, (size, spec.canonical)
+                    continue
+                checked += 1
+                unknown += predicted is None
+                assert predicted in (None, (out.width, out.height)), (size, spec.canonical)
+    assert checked > 150
+    assert unknown < checked // 4  # most are known: the rule is not "never predict"
 
 
 def test_an_output_over_the_limits_is_not_predicted() -> None:

@@ -108,7 +108,20 @@ def planned_output(spec: Spec, source: Size) -> Size | None:
         return None  # the engine refuses it too: no such thumbnail will exist
     if not spec.processors:
         return made.output
-    return pipeline.output_size(spec.processors, made.output)
+    if spec.has_geometry or made.need is None:
+        # Processors run on the planned output, made at exactly that size.
+        return pipeline.output_size(spec.processors, made.output)
+    # Processors only, the first one resizing: a JPEG is decoded at 1/2, 1/4 or 1/8 scale
+    # when that still covers what it asks for (more when other specs share the decode), and
+    # its result depends on the decoded size. Known only if every such decode agrees.
+    outputs = {pipeline.output_size(spec.processors, size) for size in _decodes(source, made.need)}
+    return outputs.pop() if len(outputs) == 1 else None
+
+
+def _decodes(source: Size, need: Size) -> list[Size]:
+    """The sizes a JPEG decoder's DCT scaling may give for ``source`` that still cover ``need``."""
+    sizes = [(-(-source[0] // scale), -(-source[1] // scale)) for scale in (1, 2, 4, 8)]
+    return [size for size in sizes if size[0] >= need[0] and size[1] >= need[1]]
 
 
 def predicted_format(source: Source, spec: Spec) -> str:
