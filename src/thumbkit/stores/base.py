@@ -67,6 +67,12 @@ class MetadataStore(Protocol):
         The lock expires after ``timeout`` seconds, so a killed holder never blocks forever
         (PostgreSQL advisory locks instead end with the holder's connection). It is not
         re-entrant: a second ``lock()`` on a held key is refused, even from the holder.
+        The built-in stores also record the holder (``thumbkit.stores.locks``) and take a
+        dead holder's lock over at once, instead of at expiry.
+
+        A store whose writes are transactional may also offer ``on_rollback(undo)``: generation
+        calls it after ``set_many`` with a callable that removes the files just written, to be
+        called if those records are rolled back (the db store does this inside atomic blocks).
         """
 
     def iter_all(self) -> Iterator[Thumbnail]:
