@@ -205,3 +205,19 @@ def webp_canvas(size: tuple[int, int]) -> bytes:
     bits = int.from_bytes(data[at + 1 : at + 5], "little")
     bits = (bits & ~0xFFFFFFF) | (size[0] - 1) | ((size[1] - 1) << 14)
     return data[: at + 1] + bits.to_bytes(4, "little") + data[at + 5 :]
+
+
+def picture(side: int, mode: str) -> Image.Image:
+    """A gradient with some structure: compresses like a photo's smooth areas, not like noise."""
+    ramp = Image.linear_gradient("L").resize((side, side))
+    turned = ramp.transpose(Image.Transpose.ROTATE_90)
+    rgb = Image.merge("RGB", (ramp, turned, Image.new("L", (side, side), 128)))
+    if mode == "RGB":
+        return rgb
+    if mode == "RGBA":
+        return Image.merge("RGBA", (*rgb.split(), turned))
+    if mode == "I;16":
+        return ramp.point(lambda v: v * 257, "I").convert("I;16")
+    if mode == "P":
+        return rgb.quantize(64)
+    return rgb.convert(mode)

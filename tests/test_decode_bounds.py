@@ -331,6 +331,24 @@ def test_a_tall_upload_renders_through_get_thumbnail(fs_media: Any) -> None:
     assert (thumbnail.width, thumbnail.height) == (737, 4096)
 
 
+# --- 7. memory at the pixel cap -------------------------------------------------------------
+
+# docs/security.md: on the Pillow engine no PNG costs more than 4.2 MiB per decoded megapixel
+# at the 100 MP cap (measured with benchmarks/memory.py); fixed costs make it ~5.5 at 25 MP.
+# Before the strip conversion, RGBA and 16-bit PNGs took 11.8 and 12.5 MiB per MP.
+PNG_MIB_PER_MP = 7.0
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "I;16"])
+def test_a_25_mp_png_stays_within_the_documented_multiple(mode: str) -> None:
+    side = 5000
+    data = images.encode(bombs.picture(side, mode), "PNG", compress_level=1)
+    result = run_capped(data, ["300x300"], engine="pillow", address_space=3 * GIB // 2)
+    assert result.outcome == "ok", result.message
+    assert result.sizes == [[300, 300]]
+    assert result.render_mib < PNG_MIB_PER_MP * side * side / 1e6, result
+
+
 # --- probe's own contract ---------------------------------------------------------------------
 
 
