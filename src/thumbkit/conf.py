@@ -17,10 +17,12 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 DEFAULT_LIMITS: dict[str, Any] = {
-    # Decoded pixels of the source, after JPEG draft scaling (a 200 MP JPEG asked for a
-    # 300 px thumbnail decodes at 1/8 scale, so it counts as ~3 MP).
+    # Decoded pixels of the source, after JPEG draft scaling (a 200 MP baseline JPEG asked
+    # for a 300 px thumbnail decodes at 1/8 scale, so it counts as ~3 MP). A progressive or
+    # multi-scan JPEG counts at full size: libjpeg holds all of its coefficients.
     "MAX_SOURCE_PIXELS": 100_000_000,
-    # Frames of an animated source (GIF, WebP, APNG).
+    # Frames of an animated source (GIF, WebP, APNG) or pages of a TIFF; counting stops
+    # at this cap + 1.
     "MAX_FRAMES": 300,
     # Bytes of the source file; None for no cap.
     "MAX_SOURCE_BYTES": 100 * 1024 * 1024,
