@@ -25,6 +25,7 @@ from tests.conftest import thumbkit_settings
 from tests.fields_util import all_records, decoded, media, records, thumb_files, upload
 from tests.s3 import Media
 from tests.testapp.models import ManifestProfile, Profile
+from thumbkit.batch import FAILED_SPEC
 
 __all__ = ["media"]  # a fixture
 
@@ -165,7 +166,7 @@ def test_a_job_for_an_unreadable_file_ends_without_retrying(
     assert [(j.status, j.return_value) for j in jobs()] == [("SUCCESSFUL", 0)]
     assert "Cannot make the thumbnails of testapp.Profile" in caplog.text
     assert thumb_files(media) == []
-    assert all_records() == []
+    assert [r.spec for r in all_records()] == [FAILED_SPEC]  # the failure, remembered
 
 
 def test_a_thumbnail_asked_for_before_the_worker_runs_is_made_lazily(
@@ -181,11 +182,14 @@ def test_a_thumbnail_asked_for_before_the_worker_runs_is_made_lazily(
 
 def test_the_worker_fills_the_manifest_column(db_tasks: None, media: Media) -> None:
     profile = ManifestProfile.objects.create(photo=upload("me.jpg"))
-    assert ManifestProfile.objects.get(pk=profile.pk).photo_thumbs == {}
+    before = ManifestProfile.objects.get(pk=profile.pk).photo_thumbs
+    assert "records" not in before  # only the upload's size: no records until the worker ran
+    assert before["size"] == [400, 300]
     run_worker()
     manifest = ManifestProfile.objects.get(pk=profile.pk).photo_thumbs
     assert sorted(r["name"] for r in manifest["records"]) == thumb_files(media)
     assert len(manifest["records"]) == 2
+    assert manifest["size"] == [400, 300]  # kept when the worker wrote the records
 
 
 @pytest.fixture
