@@ -62,6 +62,11 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
         help="a failing _save writes half the file then raises ENOSPC, or raises at once",
     )
     parser.add_argument("--phases", default=",".join(p.name for p in PHASES))
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="trace Python allocations after the baseline; report what is still alive at the end",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     return parser.parse_args(argv)
 
@@ -79,6 +84,7 @@ def run_store(env: Env, args: argparse.Namespace, store: str) -> dict[str, Any]:
         "page_timeout": args.page_timeout,
         "save_failure": args.save_failure,
         "phases": args.phases.split(","),
+        "tracemalloc": args.tracemalloc,
     }
     command = [sys.executable, "-m", "benchmarks.soak_worker", report.dumps(job)]
     try:
@@ -184,6 +190,16 @@ def details(result: dict[str, Any]) -> str:
             lines.append(f"    - {n} x page error `{error}`")
         for message, n in p["logs"].items():
             lines.append(f"    - {n} x log `{message}`")
+    growth = result.get("heap_growth")
+    if growth:
+        lines.append(
+            f"- **Python heap** (tracemalloc, from the end of the baseline to the end of the run): "
+            f"{growth['total_kib']:+.0f} KiB still allocated; the largest lines:"
+        )
+        for line in growth["top"]:
+            lines.append(
+                f"    - {line['kib']:+.1f} KiB in {line['blocks']:+d} blocks: `{line['where']}`"
+            )
     return "\n".join(lines)
 
 

@@ -21,6 +21,7 @@ import signal
 import statistics
 import sys
 import time
+import tracemalloc
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -395,6 +396,18 @@ class Run:
         }
 
 
+def heap_growth(before: tracemalloc.Snapshot, top: int = 6) -> dict[str, Any]:
+    """Python allocations made since ``before`` and still alive, by line (tracemalloc)."""
+    gc.collect()
+    stats = tracemalloc.take_snapshot().compare_to(before, "lineno")
+    tracemalloc.stop()
+    lines = [
+        {"where": str(stat.traceback[0]), "kib": stat.size_diff / 1024, "blocks": stat.count_diff}
+        for stat in stats[:top]
+    ]
+    return {"total_kib": sum(stat.size_diff for stat in stats) / 1024, "top": lines}
+
+
 def warm_up(run: Run) -> dict[str, Any]:
     """Page 1 (the 100 base sources) twice: the first makes the warm rows' thumbnails.
     One repair scan too, so its one-time imports are in the RSS before the first phase."""
@@ -435,10 +448,15 @@ def main() -> None:
             f"p50 {last['p50'] * 1000:.0f} ms, statuses {last['statuses']}",
             file=sys.stderr,
         )
+        if i == 0 and job.get("tracemalloc"):
+            tracemalloc.start()  # after the baseline: what the later phases add
+            baseline_heap = tracemalloc.take_snapshot()
+    growth = heap_growth(baseline_heap) if job.get("tracemalloc") else None
     proxy.close()
     emit(
         {
             "store": job["store"],
+            "heap_growth": growth,
             "setup_seconds": setup_seconds,
             "warm_up": warm,
             "phases": results,
