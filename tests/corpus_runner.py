@@ -282,9 +282,11 @@ def summary(results_by_engine: dict[str, list[Result]]) -> str:
             slowest = max(timed, key=lambda r: r.answer["cpu"])
             wall = sum(r.answer["seconds"] for r in timed)
             cpu = sum(r.answer["cpu"] for r in timed)
+            peak = max(r.answer["peak_mib"] for r in timed)
             lines.append(
                 f"{engine}: {cpu:.1f} s of CPU ({wall:.1f} s wall) in the answered files; "
-                f"the most CPU: {slowest.answer['cpu']:.2f} s ({slowest.item.label})"
+                f"the most CPU: {slowest.answer['cpu']:.2f} s ({slowest.item.label}); "
+                f"peak RSS of a worker: {peak} MiB"
             )
     return "\n".join(line.rstrip() for line in lines)
 

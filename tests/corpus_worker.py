@@ -244,6 +244,8 @@ def main() -> None:
         before = cap_cpu(cpu)
         answer = worker.replay(data, request.get("suffix", ".bin"))
         answer["cpu"] = round(cpu_seconds() - before, 4)
+        # Peak RSS of this worker so far (Linux counts KiB): what the costliest file took.
+        answer["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
         channel.write(json.dumps(answer) + "\n")
 
 
