@@ -41,6 +41,7 @@ class Item:
     path: Path
     label: str  # the recipe (generated corpus) or the path relative to the corpus folder
     fmt: str  # the row it is counted under
+    plant: str = ""  # a finding to plant (tests.corpus_worker.planted), for the self-test
 
 
 @dataclass
@@ -148,7 +149,7 @@ class WorkerProcess:
         assert self.proc is not None
         assert self.proc.stdin is not None
         offset = self.log.stat().st_size
-        request = {"path": str(item.path), "suffix": _suffix(item.path)}
+        request = {"path": str(item.path), "suffix": _suffix(item.path), "plant": item.plant}
         with contextlib.suppress(BrokenPipeError):  # it died already: _read says how
             self.proc.stdin.write((json.dumps(request) + "\n").encode())
         answer = self._read(time.monotonic() + timeout)

@@ -18,6 +18,7 @@ next file starts from nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -26,8 +27,10 @@ import sys
 import time
 import traceback
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 # (label, geometry, options): a crop, a WebP output, and a plain width in the source's format.
 SPECS: tuple[tuple[str, str, dict[str, Any]], ...] = (
@@ -204,6 +207,36 @@ class Worker:
         GenerationLock.objects.all().delete()
 
 
+@contextlib.contextmanager
+def planted(kind: str, media: Path) -> Iterator[None]:
+    """A finding planted on purpose, so that tests/test_corpus.py can check that the replay
+    reports each kind: a crash, a CPU hog, an untyped error, a stray file, a changed global,
+    an allocation above the address-space cap."""
+    from PIL import Image
+
+    from thumbkit.engines.pillow import PillowEngine
+
+    if kind == "crash":
+        os.abort()
+    while kind == "spin":
+        pass
+    if kind == "stray-file":
+        (media / "thumbs").mkdir(exist_ok=True)
+        (media / "thumbs" / "stray.jpg").write_bytes(b"left behind")
+    if kind == "global":
+        Image.MAX_IMAGE_PIXELS = (Image.MAX_IMAGE_PIXELS or 0) * 2 + 1
+    effects = {
+        "untyped": TypeError("planted"),
+        # 4 GiB at once: a MemoryError only because RLIMIT_AS is in force.
+        "memory": lambda *args, **kwargs: bytearray(4 << 30),
+    }
+    if kind not in effects:
+        yield
+        return
+    with mock.patch.object(PillowEngine, "render", side_effect=effects[kind]):
+        yield
+
+
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -242,7 +275,8 @@ def main() -> None:
         request = json.loads(line)
         data = Path(request["path"]).read_bytes()
         before = cap_cpu(cpu)
-        answer = worker.replay(data, request.get("suffix", ".bin"))
+        with planted(request.get("plant", ""), worker.media):
+            answer = worker.replay(data, request.get("suffix", ".bin"))
         answer["cpu"] = round(cpu_seconds() - before, 4)
         # Peak RSS of this worker so far (Linux counts KiB): what the costliest file took.
         answer["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024

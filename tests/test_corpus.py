@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from tests import corpus_runner
+from tests import corpus_runner, images
 from tests.conftest import IN_CI
-from tests.corpus_runner import Result
+from tests.corpus_runner import Item, Result
 
 ENGINES = ("pillow", "vips")
 # Valid bases that are refused on purpose: more frames than MAX_FRAMES (300), and a zTXt
@@ -121,6 +121,29 @@ def test_huge_headers_are_refused(generated: dict[str, list[Result]], engine: st
     assert len(huge) >= 8
     for r in huge:
         assert outcomes(r) == ["source-error"] * 3, (r.item.label, r.answer)
+
+
+def test_the_replay_reports_each_kind_of_finding(tmp_path: Path) -> None:
+    """The harness itself: findings planted in the worker, each reported with its file."""
+    jpeg = tmp_path / "plain.jpg"
+    jpeg.write_bytes(images.jpeg((64, 48)))
+    plants = ["", "untyped", "stray-file", "crash", "spin", "", "memory", "global"]
+    items = [Item(jpeg, f"planted-{plant or 'nothing'}", "JPEG", plant) for plant in plants]
+    results = corpus_runner.replay(items, "pillow", cpu=2.0)
+    by_plant = {r.item.plant: r for r in results}
+    assert [r.category for r in results] == [
+        "ok", "untyped", "ok", "crash", "timeout", "ok", "untyped", "ok"
+    ]  # fmt: skip
+    assert not by_plant[""].problems
+    assert "TypeError: planted" in by_plant["untyped"].problems[0]
+    assert "stray.jpg" in by_plant["stray-file"].problems[0]
+    assert "SIGABRT" in by_plant["crash"].problems[0]
+    assert by_plant["spin"].problems == ["timeout: over 2 s of CPU"]
+    assert "builtins.MemoryError" in by_plant["memory"].problems[0]
+    assert by_plant["global"].problems == ["changed Pillow's global state: Image.MAX_IMAGE_PIXELS"]
+    found = corpus_runner.findings(results)
+    assert len(found) == 10  # an untyped error once per spec
+    assert all(line.startswith("[pillow] planted-") for line in found)
 
 
 @pytest.fixture(scope="session")
