@@ -23,7 +23,7 @@ from tests.api_support import Images, files_under
 from tests.conftest import thumbkit_settings
 from tests.testapp.models import Photo
 from thumbkit import ImageSpec, Thumbnail, api, get_thumbnail, register
-from thumbkit.batch import VERSION_SPEC
+from thumbkit.batch import PSEUDO_SPECS
 from thumbkit.exceptions import (
     ConfigurationError,
     GenerationError,
@@ -72,7 +72,8 @@ def make_photo(name: str = "a.jpg", size: tuple[int, int] = (400, 300), title: s
 
 
 def records() -> list[str]:
-    return sorted(ThumbnailRecord.objects.exclude(spec=VERSION_SPEC).values_list("name", flat=True))
+    rows = ThumbnailRecord.objects.exclude(spec__in=PSEUDO_SPECS)  # no version, no failure
+    return sorted(rows.values_list("name", flat=True))
 
 
 def pixel_size(data: bytes) -> tuple[tuple[int, int], str]:

@@ -40,6 +40,7 @@ from tests.testapp.models import (
     OverwritePhoto,
     Profile,
 )
+from thumbkit.batch import FAILED_SPEC
 from thumbkit.keys import source_key
 from thumbkit.source import coerce
 from thumbkit.stores import get_store
@@ -351,7 +352,7 @@ def test_an_unreadable_upload_is_logged_not_raised(
         profile = Profile.objects.create(photo=ContentFile(b"not an image", name="bad.jpg"))
     assert Profile.objects.get(pk=profile.pk).photo.name == "profiles/bad.jpg"
     assert thumb_files(media) == []
-    assert all_records() == []
+    assert [r.spec for r in all_records()] == [FAILED_SPEC]  # the failure, remembered
     assert "Cannot make the thumbnails of testapp.Profile" in caplog.text
 
 
