@@ -39,6 +39,7 @@ from django.db import (
     transaction,
 )
 from django.utils import timezone
+from django.utils.connection import ConnectionDoesNotExist
 
 from ..exceptions import ConfigurationError, StoreError, StoreUnavailable
 from ..models import GenerationLock, ThumbnailRecord
@@ -105,11 +106,14 @@ class _RollbackGuard:
 
 class DatabaseStore:
     def __init__(self, using: str | None = None) -> None:
-        if using is not None and using not in connections:
-            # Django would raise ConnectionDoesNotExist at the first lookup (system check E015).
-            raise ConfigurationError(
-                f"The db store uses the DATABASES alias {using!r}, which does not exist."
-            )
+        if using is not None:
+            try:
+                # Builds the wrapper only (no connection); dynamic connections count too.
+                connections[using]
+            except ConnectionDoesNotExist as exc:  # system check E015 says so at startup
+                raise ConfigurationError(
+                    f"The db store uses the DATABASES alias {using!r}, which does not exist."
+                ) from exc
         self.using = using or router.db_for_write(ThumbnailRecord)
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Thumbnail]:
