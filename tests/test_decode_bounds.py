@@ -111,6 +111,18 @@ def test_multiscan_baseline_jpeg_is_found_from_its_markers() -> None:
     assert probe(data, lim()).full_decode
 
 
+def test_the_marker_walk_skips_junk_and_counts_unreadable_headers_in_full() -> None:
+    data = bombs.baseline_jpeg((4000, 2000))
+    at = data.index(b"\xff\xc0")
+    junk = data[:at] + b"\x00junk" + data[at:]  # libjpeg: "extraneous bytes", then decodes
+    assert not probe(junk, lim()).full_decode
+    with Image.open(io.BytesIO(junk)) as opened:
+        assert opened.size == (4000, 2000)
+    # No scan header to read (cut after the frame header): counted at full size.
+    cut = data[: data.index(b"\xff\xda")]
+    assert probe(cut, lim()).full_decode
+
+
 def test_a_real_progressive_jpeg_renders_on_both_engines() -> None:
     data = images.jpeg((640, 480), progressive=True)
     assert probe(data, lim()).full_decode

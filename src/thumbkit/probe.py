@@ -343,7 +343,11 @@ def _jpeg_needs_full_buffer(data: bytes) -> bool:
     pos, sof, components = 2, 0, 0
     while pos + 4 <= len(data):
         if data[pos] != 0xFF:
-            return True
+            # Junk between segments: libjpeg and Pillow skip to the next 0xFF, so do we.
+            pos = data.find(b"\xff", pos)
+            if pos < 0:
+                return True
+            continue
         marker = data[pos + 1]
         if marker == 0xFF:  # fill byte
             pos += 1
