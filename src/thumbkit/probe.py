@@ -30,7 +30,7 @@ from . import limits as checks
 from .conf import Limits
 from .exceptions import SourceTooLarge, SourceUnreadable
 
-__all__ = ["SourceInfo", "open_image", "probe"]
+__all__ = ["SourceInfo", "check_pixels", "open_image", "orientation", "probe"]
 
 ORIENTATION_TAG = 0x0112
 DRAFTABLE = frozenset({"JPEG", "MPO"})  # formats whose decoder can scale down while decoding

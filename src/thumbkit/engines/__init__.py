@@ -36,9 +36,10 @@ class Rendered:
 class Engine(Protocol):
     """Decode a source once and encode one output per spec.
 
-    An engine must check LIMITS from the header before decoding (see ``thumbkit.limits``),
-    raise only ``thumbkit.exceptions`` errors, and produce the sizes ``thumbkit.geometry``
-    plans. Example::
+    An engine must check LIMITS from the header before decoding (``thumbkit.probe.probe``
+    does it as the built-in engines do), raise only ``thumbkit.exceptions`` errors, and
+    produce the sizes ``thumbkit.limits.planned`` plans (``thumbkit.geometry``'s, clamped to
+    the output caps when the source's shape exceeds them). Example::
 
         class MyEngine:
             def render(self, data, specs, settings):
