@@ -269,12 +269,14 @@ def quantile(values: list[float], q: int) -> float:
 
 
 def thumbnail_files(env: Env) -> tuple[int, int]:
-    """(files, temp files) under the thumbnails' prefix, counted on disk."""
+    """(files, temporary files) under the thumbnails' prefix, counted on disk. thumbkit's
+    temporary names start ``.thumbkit-`` (``.tmp`` for its own writes, the target's extension
+    for writes through a storage's save())."""
     files = temps = 0
     for _dir, _dirs, names in os.walk(env.media / PREFIX):
         for name in names:
             files += 1
-            temps += name.startswith(".thumbkit-") and name.endswith(".tmp")
+            temps += name.startswith(".thumbkit-")
     return files, temps
 
 
