@@ -166,8 +166,18 @@ def table(result: dict[str, Any]) -> str:
         f"({(last['rss_end'] - first['rss_end']) / MIB:+.1f} MiB over the {later} pages after "
         f"the baseline); peak {max(p['peak'] for p in phases) / MIB:.1f} MiB. "
         f"Setup {result['setup_seconds']:.0f}s, whole worker {result['seconds']:.0f}s.",
+        warm_up_line(result["warm_up"]),
     ]
     return "\n".join(rows)
+
+
+def warm_up_line(warm: dict[str, Any]) -> str:
+    first, second = warm["first"], warm["second"]
+    return (
+        f"Warm-up (page 1, the 100 sources, before the phases): {first['status']} in "
+        f"{first['seconds']:.1f}s making their thumbnails, then {second['status']} in "
+        f"{second['seconds'] * 1000:.0f} ms; repair before the phases: {warm['repair']}."
+    )
 
 
 def details(result: dict[str, Any]) -> str:
