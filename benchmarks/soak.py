@@ -63,6 +63,9 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--phases", default=",".join(p.name for p in PHASES))
     parser.add_argument(
+        "--conn-max-age", type=float, default=60.0, help="CONN_MAX_AGE of both database aliases"
+    )
+    parser.add_argument(
         "--tracemalloc",
         action="store_true",
         help="trace Python allocations after the baseline; report what is still alive at the end",
@@ -85,6 +88,7 @@ def run_store(env: Env, args: argparse.Namespace, store: str) -> dict[str, Any]:
         "save_failure": args.save_failure,
         "phases": args.phases.split(","),
         "tracemalloc": args.tracemalloc,
+        "conn_max_age": args.conn_max_age,
     }
     command = [sys.executable, "-m", "benchmarks.soak_worker", report.dumps(job)]
     try:

@@ -128,7 +128,8 @@ def settings_for(env: Env, job: dict[str, Any], proxy_port: int) -> dict[str, An
     settings["ROOT_URLCONF"] = __name__
     settings["MIDDLEWARE"] = []
     default = settings["DATABASES"]["default"]
-    default["CONN_MAX_AGE"] = 60  # persistent connections, as a production site has
+    # Persistent connections (60 s by default), as production sites mostly have.
+    default["CONN_MAX_AGE"] = float(job.get("conn_max_age", 60))
     if job["store"] == "db":
         # The records in an alias of their own, through the proxy, with the timeouts
         # docs/stores.md recommends: the page's own queries do not go through the fault.
