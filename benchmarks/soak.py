@@ -56,6 +56,13 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--budget", type=float, default=250.0, help="seconds per store at most")
     parser.add_argument("--page-timeout", type=float, default=30.0, help="seconds per page")
     parser.add_argument(
+        "--storage",
+        choices=["fs", "s3"],
+        default="fs",
+        help="fs: a FileSystemStorage subclass with faults; s3: S3Storage at moto's server "
+        "behind tests/s3.py's fault proxy",
+    )
+    parser.add_argument(
         "--save-failure",
         choices=["partial", "raise"],
         default="partial",
@@ -89,6 +96,7 @@ def run_store(env: Env, args: argparse.Namespace, store: str) -> dict[str, Any]:
         "phases": args.phases.split(","),
         "tracemalloc": args.tracemalloc,
         "conn_max_age": args.conn_max_age,
+        "storage": args.storage,
     }
     command = [sys.executable, "-m", "benchmarks.soak_worker", report.dumps(job)]
     try:
@@ -175,6 +183,12 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def s3_requests(counts: dict[str, Any]) -> str:
+    if "s3_puts" not in counts:
+        return ""
+    return f"{counts['s3_puts']} S3 PUTs, {counts['s3_gets']} S3 GETs, "
+
+
 def warm_up_line(warm: dict[str, Any]) -> str:
     first, second = warm["first"], warm["second"]
     return (
@@ -195,7 +209,8 @@ def details(result: dict[str, Any]) -> str:
             f"- **{p['phase']}**: {p['imgs']} <img> on its pages that answered 200 "
             f"({p['empty']} from the empty branch, "
             f'{p["zero_size"]} with width="0"); {c["thumbnail_files"]:+d} thumbnail files, '
-            f"{c['save']} saves, {c['open']} opens, {c['redis_commands']} Redis commands in "
+            f"{c['save']} saves, {c['open']} opens, {s3_requests(c)}"
+            f"{c['redis_commands']} Redis commands in "
             f"{c['redis_round_trips']} round trips, "
             f"injected faults: {c['injected_save_faults']} saves, {c['injected_open_faults']} "
             f"opens; repair: {r}; temp files on disk: {p['temps_on_disk']}"
@@ -258,6 +273,7 @@ def render(
     end = os.getloadavg()
     head = (
         f"Soak: {args.pages} pages of 100 rows in all ({args.cold} cold rows a page), "
+        f"storage {args.storage}, "
         f"delay {args.delay * 1000:.0f} ms, failing saves: {args.save_failure}; "
         f"{os.cpu_count()} cores, load {load[0]:.1f} → {end[0]:.1f}, "
         f"{time.time() - started:.0f}s in all."

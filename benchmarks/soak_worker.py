@@ -10,6 +10,7 @@ files. The result is one ``BENCH-RESULT`` line (``benchmarks.common.emit``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import io
@@ -43,6 +44,7 @@ from .common import (
 from .listpage.base import image_field, img, page_template, profile_model
 from .listpage.worker import recreate_database
 from .soak_faults import SOURCES, Faults, FaultyStorage, TcpFaultProxy
+from .soak_s3 import S3Media
 
 ROWS = 100  # rows (thumbnails) per page
 SOURCE_SIZE = (400, 300)
@@ -76,6 +78,15 @@ PHASES = (
     Phase("source-fail", "source open() fails (EIO)", open="fail"),
     Phase("recovered", "no fault (after all of them)"),
 )
+
+
+# The storage phases' faults with --storage s3: at the endpoint (benchmarks/soak_s3.py).
+S3_WHAT = {
+    "storage-slow": "S3 PUT +{delay}",
+    "storage-fail": "S3 PUT answered 503",
+    "source-slow": "S3 GET +{delay}",
+    "source-fail": "S3 GET answered 500",
+}
 
 
 class PageTimeout(BaseException):
@@ -121,10 +132,15 @@ urlpatterns = _urls()
 # --- setup -------------------------------------------------------------------------------------
 
 
-def settings_for(env: Env, job: dict[str, Any], proxy_port: int) -> dict[str, Any]:
+def settings_for(
+    env: Env, job: dict[str, Any], proxy_port: int, s3: S3Media | None
+) -> dict[str, Any]:
     settings = base_settings(env, db_name(job))
     settings["INSTALLED_APPS"] = [*settings["INSTALLED_APPS"], "thumbkit"]
-    settings["STORAGES"]["default"]["BACKEND"] = "benchmarks.soak_faults.FaultyStorage"
+    if s3 is not None:
+        settings["STORAGES"]["default"] = s3.backend()
+    else:
+        settings["STORAGES"]["default"]["BACKEND"] = "benchmarks.soak_faults.FaultyStorage"
     settings["ROOT_URLCONF"] = __name__
     settings["MIDDLEWARE"] = []
     default = settings["DATABASES"]["default"]
@@ -312,10 +328,13 @@ def repair_counts() -> dict[str, Any]:
 
 
 class Run:
-    def __init__(self, env: Env, job: dict[str, Any], proxy: TcpFaultProxy) -> None:
+    def __init__(
+        self, env: Env, job: dict[str, Any], proxy: TcpFaultProxy, s3: S3Media | None
+    ) -> None:
         from django.test import Client
 
-        self.env, self.job, self.proxy = env, job, proxy
+        self.env, self.job, self.proxy, self.s3 = env, job, proxy, s3
+        self.faults = contextlib.ExitStack()
         self.client = Client(raise_request_exception=False)
         self.logs = install_log_counter()
         self.next_page = 2
@@ -326,6 +345,7 @@ class Run:
         Faults.save_failure = self.job["save_failure"]
         if not on:
             Faults.clear()
+            self.faults.close()
             self.proxy.restore()
             if phase.store:
                 # Lookups skip the store for STORE_RETRY_AFTER seconds after a failure: wait
@@ -334,7 +354,10 @@ class Run:
 
                 time.sleep(get_settings().store_retry_after + 0.2)
             return
-        Faults.save, Faults.open = phase.save, phase.open
+        if self.s3 is not None:
+            self.faults.enter_context(self.s3.fault(phase.save, phase.open, delay))
+        else:
+            Faults.save, Faults.open = phase.save, phase.open
         if phase.store == "slow":
             self.proxy.slow(delay)
         elif phase.store == "hang":
@@ -362,7 +385,7 @@ class Run:
         ok = [s for s in samples if s["status"] == 200]
         return {
             "phase": phase.name,
-            "what": phase.what.format(
+            "what": self._what(phase).format(
                 delay=f"{self.job['delay'] * 1000:.0f} ms", hang=f"{self.job['hang']:.0f} s"
             ),
             "pages": len(samples),
@@ -382,12 +405,20 @@ class Run:
             "logs": dict(self.logs.seen - before["logs"]),
             "counts": {k: after[k] - before[k] for k in after if k != "logs"},
             "repair": repair_counts(),
-            "temps_on_disk": thumbnail_files(self.env)[1],
+            "temps_on_disk": self.files()[1],
         }
 
+    def _what(self, phase: Phase) -> str:
+        return S3_WHAT.get(phase.name, phase.what) if self.s3 is not None else phase.what
+
+    def files(self) -> tuple[int, int]:
+        return self.s3.files() if self.s3 is not None else thumbnail_files(self.env)
+
     def _counters(self) -> dict[str, Any]:
-        files, _temps = thumbnail_files(self.env)
+        files, _temps = self.files()
+        s3 = self.s3.requests() if self.s3 is not None else {}
         return {
+            **s3,
             "logs": Counter(self.logs.seen),
             "open": CountingStorage.calls["open"],
             "save": CountingStorage.calls["save"],
@@ -427,13 +458,16 @@ def main() -> None:
     # The pages split evenly, the first phases taking one more when it does not divide.
     pages = [total // len(phases) + (i < total % len(phases)) for i in range(len(phases))]
     proxy = TcpFaultProxy(*store_target(env, job)).start()
+    s3 = S3Media() if job.get("storage") == "s3" else None
     recreate_database(env, db_name(job))
-    configure(settings_for(env, job, proxy.port))
+    configure(settings_for(env, job, proxy.port, s3))
     signal.signal(signal.SIGALRM, _alarm)
     started = time.monotonic()
     make_rows(env, total, int(job["cold"]))
+    if s3 is not None:
+        s3.upload(env.media / SOURCES, SOURCES)  # the same names, on the bucket
     setup_seconds = time.monotonic() - started
-    run = Run(env, job, proxy)
+    run = Run(env, job, proxy, s3)
     warm = warm_up(run)
     results = []
     begin = time.monotonic()
@@ -456,6 +490,8 @@ def main() -> None:
             baseline_heap = tracemalloc.take_snapshot()
     growth = heap_growth(baseline_heap) if job.get("tracemalloc") else None
     proxy.close()
+    if s3 is not None:
+        s3.close()
     emit(
         {
             "store": job["store"],
