@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 FUZZER = Path(__file__).with_name("fuzz_decode.py")
+ROOT = FUZZER.parents[2]
 SECONDS = int(os.environ.get("THUMBKIT_FUZZ_SECONDS", "20"))
 
 pytestmark = pytest.mark.skipif(
@@ -55,7 +56,13 @@ def run_fuzzer(tmp_path: Path, *args: str, **env: str) -> FuzzRun:
         *args,
         str(corpus),
     ]
-    environ = {**os.environ, "THUMBKIT_FUZZ_SEED": str(corpus), **env}
+    environ = {
+        **os.environ,
+        "THUMBKIT_FUZZ_SEED": str(corpus),
+        # This checkout's thumbkit, whatever the interpreter has installed.
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+        **env,
+    }
     proc = subprocess.run(
         command, capture_output=True, text=True, env=environ, timeout=SECONDS * 5 + 180
     )
