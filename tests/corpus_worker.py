@@ -111,6 +111,8 @@ class Worker:
         made = {o["thumbnail"] for o in outcomes if o["result"] == "ok"}
         leftovers = self._leftovers(name, made)
         changed = [key for key, value in pillow_state().items() if self.state.get(key) != value]
+        if changed:  # name this file only, not every file after it too
+            self.state = pillow_state()
         seconds = round(time.perf_counter() - started, 4)
         return {
             "outcomes": outcomes,
