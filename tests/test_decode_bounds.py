@@ -327,11 +327,18 @@ def test_below_the_caps_nothing_is_clamped() -> None:
         assert (rendered.width, rendered.height) == (1080, 4000)  # sorl: no upscale, as is
 
 
+def test_an_upscaled_wide_source_is_clamped_too() -> None:
+    # "x3000 upscale" asks for a box within the caps; a 100x10 banner's shape makes it
+    # 30000x3000, so the upload is to blame and the output is clamped like a tall screenshot's.
+    for engine in ENGINES:
+        rendered = render(engine, images.png((100, 10)), "x3000 upscale")[0]
+        assert (rendered.width, rendered.height) == (4096, 409)
+
+
 def test_a_spec_that_asks_for_too_much_still_raises() -> None:
-    # Upscaling past the caps is the spec's doing (test_limits pins "x3000 upscale"); so is a
-    # box over the pixel cap.
-    with pytest.raises(OutputTooLarge, match="30000x3000"):
-        render("pillow", images.png((100, 10)), "x3000 upscale")
+    # A box over a cap is the spec's doing, whatever the source.
+    with pytest.raises(OutputTooLarge, match="MAX_OUTPUT_SIDE"):
+        render("pillow", images.png((100, 10)), "x5000 upscale")
     with pytest.raises(OutputTooLarge, match="MAX_OUTPUT_PIXELS"):
         render("vips", images.png((400, 300)), "200x200", MAX_OUTPUT_PIXELS=20_000)
 

@@ -165,11 +165,13 @@ def test_output_side_cap_follows_settings(django_assert_num_queries: Any) -> Non
         get_thumbnail("photos/does-not-exist.jpg", "201x10")
 
 
-def test_upscaled_output_is_refused_before_decoding(no_decoding: list[str]) -> None:
+def test_an_output_pixel_cap_broken_by_the_box_is_refused_before_decoding(
+    no_decoding: list[str],
+) -> None:
     # A header-only PNG cannot be decoded: OutputTooLarge (not SourceUnreadable) proves the
-    # planned output size was checked first. x3000 of a 100x10 source is 30000x3000.
-    with pytest.raises(OutputTooLarge, match="30000x3000"):
-        render(images.png_header_only(100, 10), "x3000 upscale")
+    # planned output size was checked first: 3000x300 is over the cap, and so is the box.
+    with pytest.raises(OutputTooLarge, match="MAX_OUTPUT_PIXELS"):
+        render(images.png_header_only(100, 10), "3000x3000 upscale", MAX_OUTPUT_PIXELS=500_000)
     assert no_decoding == []
 
 
@@ -183,7 +185,7 @@ def test_output_pixel_cap(no_decoding: list[str]) -> None:
 def test_output_errors_are_invalid_specs() -> None:
     # A request above the limits is a programming error, like any other invalid spec.
     with pytest.raises(ValueError):
-        render(images.png((40, 30)), "x4000 upscale")
+        render(images.png((40, 30)), "x5000 upscale")
 
 
 # --- unreadable sources ------------------------------------------------------------------------

@@ -56,10 +56,10 @@ def planned(spec: Spec, source: tuple[int, int], limits: Limits) -> Plan:
 
     Below the output caps this is ``geometry.plan`` (sorl-thumbnail's sizes). When only the
     source's shape takes the output over them (a 1080x6000 screenshot under ``"1280"`` keeps
-    its 6000 px height), the output is scaled down, keeping its aspect ratio, until its longest
-    side is at most ``MAX_OUTPUT_SIDE`` and its pixels at most ``MAX_OUTPUT_PIXELS``: an upload
-    must not make a page fail. A spec that asks for too much itself (a box over the caps, or
-    ``upscale`` past them) still raises ``OutputTooLarge``.
+    its 6000 px height, and a 100x10 banner under ``"x3000 upscale"`` is 30000 px wide), the
+    output is scaled down, keeping its aspect ratio, until its longest side is at most
+    ``MAX_OUTPUT_SIDE`` and its pixels at most ``MAX_OUTPUT_PIXELS``: an upload must not make a
+    page fail. A spec whose box itself is over the caps still raises ``OutputTooLarge``.
     """
     return check_output(plan(spec, source), spec, limits)
 
@@ -68,16 +68,34 @@ def check_output(p: Plan, spec: Spec, limits: Limits) -> Plan:
     """Check a planned output; returns the plan, clamped when the source's shape is to blame."""
     if spec.has_geometry:
         factor = _fit_factor(p.output, limits)
-        if factor < 1 and not _asks_too_much(spec, p, limits):
+        if factor < 1 and not _asks_too_much(spec, limits):
             p = _shrunk(p, factor)
         check_size(p.output, spec, limits)
         return p
     # A processors-only spec: check what its processors will make, when they can tell;
     # otherwise the engine checks the result once they have run.
     predicted = pipeline.output_size(spec.processors, p.source)
-    if predicted is not None:
+    if predicted is not None and _fit_factor(predicted, limits) < 1:
+        _blame_processors_only(spec, p.source, limits)
         check_size(predicted, spec, limits)
     return p
+
+
+def _blame_processors_only(spec: Spec, source: tuple[int, int], limits: Limits) -> None:
+    """Raise SourceTooLarge when the source, not the spec, takes a processors-only output over
+    the caps: the same processors on the source brought within the caps would fit (an
+    ``Adjust()`` that keeps a 6000 px upload's size), so the upload is what templates skip."""
+    factor = _fit_factor(source, limits)
+    if factor >= 1:
+        return  # the source fits: the processors themselves make too much
+    fitted = (max(1, int(source[0] * factor)), max(1, int(source[1] * factor)))
+    smaller = pipeline.output_size(spec.processors, fitted)
+    if smaller is not None and _fit_factor(smaller, limits) >= 1:
+        raise SourceTooLarge(
+            f"The source is {source[0]}x{source[1]}; spec {spec.canonical!r} keeps it over the "
+            f"output caps (LIMITS['MAX_OUTPUT_SIDE'] {limits.max_output_side}, "
+            f"LIMITS['MAX_OUTPUT_PIXELS'] {limits.max_output_pixels})."
+        )
 
 
 def _fit_factor(size: tuple[int, int], limits: Limits) -> float:
@@ -91,15 +109,13 @@ def _fit_factor(size: tuple[int, int], limits: Limits) -> float:
     return factor
 
 
-def _asks_too_much(spec: Spec, p: Plan, limits: Limits) -> bool:
-    """The spec, not the source, takes the output over the caps: its box, or upscaling."""
+def _asks_too_much(spec: Spec, limits: Limits) -> bool:
+    """The spec's box itself, not the source's shape, takes the output over the caps."""
     side, cap = limits.max_output_side, limits.max_output_pixels
     given = [v for v in (spec.width, spec.height) if v is not None]
     if side is not None and any(v > side for v in given):
         return True
-    if cap is not None and len(given) == 2 and given[0] * given[1] > cap:
-        return True
-    return p.scaled[0] > p.source[0] or p.scaled[1] > p.source[1]
+    return cap is not None and len(given) == 2 and given[0] * given[1] > cap
 
 
 def _shrunk(p: Plan, factor: float) -> Plan:
