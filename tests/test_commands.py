@@ -243,6 +243,20 @@ def test_regenerate_reports_a_corrupt_source_and_does_the_others(media: Media) -
 
 
 @pytest.mark.django_db
+def test_regenerate_force_tries_a_remembered_failure_again(media: Media) -> None:
+    broken = add_corrupt()
+    with pytest.raises(CommandError, match=r"^1 of 1 row\(s\) failed\.$"):
+        regenerate("--workers", "1")
+    # The file is mended in place (same name, so no new version): without --force the
+    # remembered failure still answers; --force forgets it and makes the thumbnails.
+    media.write(broken.photo.name, images.jpeg((400, 300)))
+    with pytest.raises(CommandError, match=r"^1 of 1 row\(s\) failed\.$"):
+        regenerate("--workers", "1")
+    regenerate("--workers", "1", "--force")
+    assert set(recorded(broken.photo.name)) == {SMALL, CARD}
+
+
+@pytest.mark.django_db
 def test_regenerate_failure_lines_name_the_row(media: Media) -> None:
     add_rows(count=1)
     broken = add_corrupt()

@@ -251,6 +251,21 @@ def test_a_corrupt_source_is_listed_and_the_others_are_made(shared: Path) -> Non
     assert_made(shared, names, ["gi-test:small"])
 
 
+def test_force_tries_a_remembered_failure_again(shared: Path) -> None:
+    broken = default_storage.save("gi/mended.jpg", ContentFile(b"not an image at all"))
+    add_group(["gi-test:small"], Names([broken]))
+    args = ("generateimages", "gi-test:small", "--workers", "1")
+    quiet = {"stdout": io.StringIO(), "stderr": io.StringIO()}
+    with pytest.raises(CommandError, match=r"^1 of 1 source\(s\) failed\.$"):
+        call_command(*args, **quiet)
+    (shared / broken).write_bytes(images.jpeg((400, 300)))  # mended in place: no new version
+    with pytest.raises(CommandError, match=r"^1 of 1 source\(s\) failed\.$"):
+        call_command(*args, **quiet)
+    call_command(*args, "--force", **quiet)
+    assert FAILED_SPEC not in set(recorded(broken))
+    assert_made(shared, [broken], ["gi-test:small"])
+
+
 def test_killed_mid_way_a_rerun_makes_exactly_the_missing_ones(
     shared: Path, redis_prefix: str
 ) -> None:

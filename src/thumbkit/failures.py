@@ -114,6 +114,11 @@ def _key(location: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def forget(src: Source) -> None:
+    """Forget the source's failure record, so its next lookup reads it again (``--force``)."""
+    get_store().delete_many([failure_key(src)])
+
+
 def key_if_remembered(src: Source) -> str | None:
     """The failure key of ``src``, or None when its failures are not remembered."""
     if get_settings().failure_ttl <= 0 or _is_unsaved(src):

@@ -32,7 +32,7 @@ from django.core.files.storage import storages
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models.fields.files import FieldFile
 
-from ... import api, bulk
+from ... import api, bulk, failures
 from ...batch import read_sources, version_of
 from ...exceptions import ThumbkitError
 from ...generators import as_source
@@ -128,7 +128,9 @@ def make(item: SourceItem, options: Mapping[str, Any]) -> int:
         return 0
     specs = [spec_of(id, source, options["modules"]) for id in item.ids]
     if options["force"]:
-        bulk.remove([coerce(source)], specs)
+        src = coerce(source)
+        bulk.remove([src], specs)
+        failures.forget(src)  # forced: a remembered failure is tried again too
     try:
         return api.ensure(source, specs)
     finally:

@@ -16,7 +16,7 @@ from typing import Any
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandParser
 
-from ... import api, bulk
+from ... import api, bulk, failures
 from ...fields import ImageField
 from ...source import coerce
 from ._common import (
@@ -43,7 +43,9 @@ def make_row(item: bulk.Item, options: Mapping[str, Any]) -> int:
     sizes = options["sizes"]
     specs = [field.declared_spec(s) for s in sizes] if sizes else field.declared_specs()
     if options["force"]:
-        bulk.remove([coerce(file)], specs)
+        src = coerce(file)
+        bulk.remove([src], specs)
+        failures.forget(src)  # forced: a remembered failure is tried again too
     return api.ensure(file, specs)
 
 
