@@ -1,11 +1,13 @@
 """Soak under faults: list pages of 100 thumbnails while the store, storage and sources fail.
 
 ``python benchmarks/soak.py`` (``--pages 50`` for a quick run). For each store (``redis``,
-then ``db``) one worker process (``benchmarks/soak_worker.py``) renders ``--pages`` list
-pages of 100 ``{% thumbnail %}`` rows through Django's test client, split evenly over the
-phases: no fault; the metadata store slow, then refusing connections; the storage's
-``_save`` slow, then failing; source reads slow, then failing; no fault again. Each page
-has ``--cold`` rows whose thumbnail does not exist yet, so generation runs in every phase.
+then ``db``) one worker process (``benchmarks/soak_worker.py``) renders list pages of 100
+``{% thumbnail %}`` rows through Django's test client, ``--pages`` in all, split evenly over
+the stores and the phases: no fault; the metadata store slow, hanging past its timeouts,
+then refusing connections; the storage's ``_save`` slow, then failing; source reads slow,
+then failing; no fault again (``--storage s3``: the storage faults at an S3 endpoint). Each
+page has ``--cold`` rows whose thumbnail does not exist yet, so generation runs in every
+phase.
 
 Per phase it prints pages, status codes, p50/p99/max render time per page and the ratio of
 the p50 to the baseline's, RSS at the start and end of the phase, and the counts of
