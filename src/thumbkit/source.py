@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -213,7 +214,7 @@ def _read_stored(storage: Storage, name: str, cap: int | None) -> bytes:
     data = _read_s3(storage, name, cap)
     if data is None:
         with storage.open(name, "rb") as handle:
-            data = handle.read() if cap is None else handle.read(cap + 1)
+            data = _read_at_most(handle, cap)
     return bytes(data)
 
 
@@ -257,9 +258,25 @@ def _is_unsaved_file(obj: Any) -> bool:
     return isinstance(obj, File) and not isinstance(obj, FieldFile)
 
 
+def _read_at_most(handle: Any, cap: int | None) -> Any:
+    """``handle.read()``, stopping one byte past ``cap``.
+
+    ``read(n)`` of a real file reserves n bytes before reading: a 1 KB source read with the
+    default 100 MiB cap would reserve 100 MiB of address space (what a memory-capped worker
+    counts). When the file's size can be had from its descriptor, ask for no more than it.
+    """
+    if cap is None:
+        return handle.read()
+    try:
+        size: int | None = os.fstat(handle.fileno()).st_size
+    except (AttributeError, OSError, ValueError):  # no descriptor (in memory, remote)
+        size = None
+    return handle.read(cap + 1 if size is None else min(size, cap) + 1)
+
+
 def _read_file(obj: File, cap: int | None) -> bytes:  # type: ignore[type-arg]
     obj.seek(0)
-    data = obj.read() if cap is None else obj.read(cap + 1)
+    data = _read_at_most(obj, cap)
     obj.seek(0)
     return data if isinstance(data, bytes) else data.encode()
 
