@@ -187,15 +187,18 @@ def test_stale_temp_files_go_and_fresh_ones_and_young_orphans_stay(fs_media: Med
     thumbs = make(1)
     folder = os.path.dirname(thumbs[0].name)
     stale, fresh = f"{folder}/.thumbkit-stale.tmp", f"{folder}/.thumbkit-fresh.tmp"
+    # What a storage that overrides _save leaves when a write is killed half-way.
+    stale_saved = f"{folder}/.thumbkit-0123456789abcdef-photo.jpg"
     old, young = "thumbs/zz/zz/old.jpg", "thumbs/zz/zz/young.jpg"
-    for name in (stale, fresh, old, young):
+    for name in (stale, stale_saved, fresh, old, young):
         fs_media.write(name, JPEG)
     age(fs_media, stale, 120)
+    age(fs_media, stale_saved, 120)
     age(fs_media, old, 3600)
 
     out, _ = repair()
 
-    assert "deleted 1 file(s) without a record and 1 stale temp file(s)" in out
+    assert "deleted 1 file(s) without a record and 2 stale temp file(s)" in out
     assert "1 recent file(s) without a record left alone" in out
     assert fs_media.files("thumbs") == sorted([thumbs[0].name, fresh, young])
 

@@ -9,7 +9,8 @@ HEAD per file), and sorts what it finds:
   the one size that is certainly wrong);
 * files under the prefix that no record (nor a manifest column) names: leftovers of a
   generation inside a rolled-back transaction, of a store that was cleared, ...;
-* ``.thumbkit-*.tmp`` files of an interrupted write on a FileSystemStorage;
+* ``.thumbkit-*.tmp`` files of an interrupted write on a FileSystemStorage (and the
+  ``.thumbkit-<hex>-<name>`` ones of storages that override ``_save``);
 * remembered failures of sources (``thumbkit.failures``): listed; those no longer used
   (expired, of an older version of the source, or of other LIMITS) are removed, and
   ``retry_failed`` patterns forget the live ones too, so their sources are tried again.
@@ -27,6 +28,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import posixpath
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -256,12 +258,21 @@ def _find_orphans(place: Place, cutoff: float, temp_cutoff: float, report: Repor
         if name in place.named:
             continue
         base = posixpath.basename(name)
-        temp = base.startswith(".thumbkit-") and base.endswith(".tmp")
+        temp = is_temp_name(base)
         modified = item.modified if item.modified is not None else _modified(place, name)
         if modified is None or modified > (temp_cutoff if temp else cutoff):
             report.young += 0 if temp else 1  # or of unknown age: never deleted blindly
             continue
         (report.temps if temp else report.orphans).append((place, name))
+
+
+# Temp names of an interrupted write: ".thumbkit-<random>.tmp" (a plain FileSystemStorage) or
+# ".thumbkit-<16 hex>-<name>" (a storage that overrides _save: its own save() writes it).
+_TEMP = re.compile(r"\.thumbkit-(.+\.tmp|[0-9a-f]{16}-.+)")
+
+
+def is_temp_name(base: str) -> bool:
+    return _TEMP.fullmatch(base) is not None
 
 
 def _modified(place: Place, name: str) -> float | None:
