@@ -495,7 +495,11 @@ def test_concurrent_views_of_a_bad_upload_read_it_once_and_never_time_out(
             assert locks == []  # no lock taken, none waited for
             assert (len(reads), SlowEngine.calls) == (1, 1)
             if kind == "redis":
-                assert trips.calls == [["HGETALL"]] * 8  # one store read each
+                # One store read each; a thread may also open a pooled connection (HELLO,
+                # CLIENT SETINFO), which is a handshake, not a store call.
+                handshakes = {"HELLO", "CLIENT", "AUTH", "SELECT"}
+                reads_sent = [c for c in trips.calls if c[0] not in handshakes]
+                assert reads_sent == [["HGETALL"]] * 8
         finally:
             SlowEngine.delay = 0.3
             close_store(get_store())
