@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -20,3 +23,26 @@ class ThumbkitConfig(AppConfig):
         thumbnails_generated.connect(write_manifest, dispatch_uid="thumbkit:manifest")
         thumbnails_deleted.connect(write_manifest, dispatch_uid="thumbkit:manifest-deleted")
         autodiscover()  # each installed app's ``imagegenerators`` module
+        _answer_the_lookup_layer()
+
+
+def _answer_the_lookup_layer() -> None:
+    """Fill ``thumbkit.hooks``: the lookup layer asks the adapters through it, never by import."""
+    from . import hooks
+    from .api import get_spec
+    from .endpoint import signed_record
+    from .generators import ImageSpec
+    from .peers import peer_sources
+
+    hooks.peer_sources = peer_sources
+    hooks.thumbnail_enqueuer = _thumbnail_enqueuer
+    hooks.signed_record = signed_record
+    hooks.spec_from_text = get_spec
+    hooks.image_spec_class = ImageSpec
+
+
+def _thumbnail_enqueuer() -> Callable[..., Any]:
+    # Imported when first needed: without a Tasks framework the import raises ConfigurationError.
+    from .tasks import enqueue_thumbnail
+
+    return enqueue_thumbnail

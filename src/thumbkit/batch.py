@@ -18,10 +18,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from . import hooks
 from .conf import get_settings
 from .exceptions import StoreUnavailable
 from .fallback import fallback
 from .keys import key_for, source_key, thumbnail_key
+from .manifest import MANIFEST_VERSION as MANIFEST_VERSION  # these four stay importable here
+from .manifest import from_manifest as from_manifest
+from .manifest import manifest_size as manifest_size
+from .manifest import to_manifest as to_manifest
 from .source import Source
 from .spec import Spec
 from .stores import get_store
@@ -34,7 +39,6 @@ PSEUDO_SPECS = frozenset({VERSION_SPEC, FAILED_SPEC})  # records that are not th
 COMPLETE = "@complete"  # memo marker: the memo holds every record of its source
 VERSION = "@version"  # memo slot: the version found among the records
 FAST = "@fast"  # memo slot: answers to repeated get_thumbnail calls (see api._fast_slot)
-MANIFEST_VERSION = 1
 
 
 def version_record(src: Source, version: str) -> Thumbnail:
@@ -94,9 +98,8 @@ def _read(
 ) -> tuple[dict[str, dict[str, Thumbnail]], dict[str, list[Source]]]:
     OUTAGE.check()  # known to be down: fail before gathering the peers for nothing
     if peers:
-        from .peers import peer_sources  # peers imports fields, which imports this module
-
-        todo = _unresolved([*todo, *peer_sources(todo)])
+        # The peers come from the adapters (thumbkit.peers), set at AppConfig.ready().
+        todo = _unresolved([*todo, *hooks.peer_sources(todo)])
     groups: dict[str, list[Source]] = {}
     for src in todo:
         groups.setdefault(source_key(src), []).append(src)
@@ -182,52 +185,6 @@ def memo_hit(src: Source, spec: Any) -> Thumbnail | None:
 
 def version_of(records: Mapping[str, Thumbnail]) -> str:
     return next((r.name for r in records.values() if r.spec == VERSION_SPEC), "")
-
-
-def to_manifest(
-    src_key: str, records: Iterable[Thumbnail] | None, size: tuple[int, int] | None = None
-) -> dict[str, Any]:
-    """A manifest column's value: the source's records, and its oriented size if known.
-
-    ``records=None`` writes the size alone (an upload, before its thumbnails are made): such
-    a manifest says nothing about records, so lookups still ask the store.
-    """
-    manifest: dict[str, Any] = {"v": MANIFEST_VERSION, "source": src_key}
-    if records is not None:
-        manifest["records"] = [r.to_dict() for r in sorted(records, key=lambda r: r.key)]
-    if size is not None:
-        manifest["size"] = [size[0], size[1]]  # added later: older readers ignore it
-    return manifest
-
-
-def from_manifest(value: Any, src_key: str) -> dict[str, Thumbnail] | None:
-    """The records in a manifest column, or None when it does not describe this source's
-    records (another source, or a manifest that holds only the size)."""
-    if not _describes(value, src_key) or "records" not in value:
-        return None
-    try:
-        return {r["key"]: Thumbnail.from_dict(r) for r in value["records"]}
-    except (KeyError, TypeError):
-        return None
-
-
-def manifest_size(value: Any, src_key: str) -> tuple[int, int] | None:
-    """The source's oriented size kept in a manifest column, or None (not there, or not
-    this source's: manifests written before sizes were kept have none)."""
-    if not _describes(value, src_key):
-        return None
-    size = value.get("size")
-    if not isinstance(size, list) or len(size) != 2:
-        return None
-    if not all(type(side) is int and side > 0 for side in size):
-        return None
-    return size[0], size[1]
-
-
-def _describes(value: Any, src_key: str) -> bool:
-    if not isinstance(value, dict) or value.get("v") != MANIFEST_VERSION:
-        return False
-    return bool(value.get("source") == src_key)
 
 
 def memo_records(src: Source) -> Sequence[Thumbnail]:

@@ -21,7 +21,9 @@ from typing import Any
 
 from django.utils.module_loading import import_string
 
+from . import hooks
 from .exceptions import ConfigurationError, InvalidSpec
+from .registry import register
 from .source import Source
 from .spec import Spec
 
@@ -119,22 +121,20 @@ def load(ref: str, source: Any = None) -> Spec:
 
 
 def _load_text(value: dict[str, Any], source: Any) -> Spec:
-    from .api import get_spec
-
-    return get_spec(value["spec"], **dict(value.get("options") or {}))
+    # api.get_spec (the API imports this module), set at AppConfig.ready()
+    return hooks.spec_from_text(value["spec"], **dict(value.get("options") or {}))
 
 
 def _load_generator(value: dict[str, Any], source: Any) -> Spec:
-    from .registry import register
-
     return _spec_of(register.make(value["generator"], source=source, **value["kwargs"]))
 
 
 def _load_class(value: dict[str, Any], source: Any) -> Spec:
-    from .generators import ImageSpec
-
+    base = hooks.image_spec_class  # generators.ImageSpec, set at AppConfig.ready()
+    if base is None:
+        hooks.not_ready()
     cls = import_string(value["class"])
-    if not (isinstance(cls, type) and issubclass(cls, ImageSpec)):
+    if not (isinstance(cls, type) and issubclass(cls, base)):
         raise InvalidSpec(f"{value['class']!r} is not an ImageSpec subclass.")
     return _spec_of(cls(source=source, **value["kwargs"]))
 

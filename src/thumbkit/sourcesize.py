@@ -27,6 +27,7 @@ from typing import Any
 from PIL import Image, ImageFile
 
 from . import probe
+from .manifest import manifest_size
 from .source import Source
 
 Size = tuple[int, int]
@@ -56,8 +57,6 @@ def known_size(source: Source) -> Known | None:
 
 
 def _from_manifest(field: Any, instance: Any, source: Source) -> Known | None:
-    from .batch import manifest_size  # batch imports the stores: keep this module light
-
     column = getattr(field, "manifest_field", None)
     if not column or column not in instance.__dict__:
         return None  # no manifest, or a deferred column (reading it would cost a query)

@@ -32,7 +32,7 @@ from typing import Any, Protocol, TypeGuard
 from django.db import transaction
 from django.utils.module_loading import import_string
 
-from . import failures, refs
+from . import failures, hooks, refs
 from .conf import get_settings, on_reset
 from .exceptions import ConfigurationError, LockTimeout, SourceError
 from .fallback import fallback, predicted
@@ -76,22 +76,20 @@ class Optimistic:
 
 class Deferred:
     def on_missing(self, source: Source, items: Items) -> Served:
-        from . import tasks  # raises ConfigurationError without a Tasks framework
-
+        enqueue = hooks.thumbnail_enqueuer()  # raises ConfigurationError without Tasks
         alias = refs.storage_alias(source, "deferred")
         # Every reference first: a spec that has none raises before anything is claimed.
         jobs = [(alias, source.name, refs.require(spec, "deferred")) for spec, _key in items]
         for job in jobs:
             if _claim(job):
-                transaction.on_commit(functools.partial(_enqueue, tasks.enqueue_thumbnail, job))
+                transaction.on_commit(functools.partial(_enqueue, enqueue, job))
         mode = get_settings().deferred_fallback
         return {key: fallback(source, spec, key, mode) for spec, key in items}
 
 
 class OnDemand:
     def on_missing(self, source: Source, items: Items) -> Served:
-        from .endpoint import signed_record
-
+        signed_record = hooks.signed_record  # thumbkit.endpoint's, set at AppConfig.ready()
         return {key: signed_record(source, spec, key) for spec, key in items}
 
 

@@ -15,6 +15,7 @@ from django.utils.module_loading import import_string
 from ..conf import get_settings, on_reset
 from ..exceptions import ConfigurationError
 from .base import MetadataStore
+from .options import store_option_problem  # the system check E014 asks the same
 
 __all__ = ["STORES", "MetadataStore", "get_store", "store_class"]
 
@@ -44,8 +45,6 @@ def get_store() -> MetadataStore:
 
 def build_store(cls: type[MetadataStore], options: Mapping[str, Any]) -> MetadataStore:
     """``cls(**options)``; a key it does not take is a ConfigurationError naming the key."""
-    from ..checks import store_option_problem  # the system check E014 asks the same
-
     problem = store_option_problem(cls, options)
     if problem is not None:
         raise ConfigurationError(problem)
