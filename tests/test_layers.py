@@ -85,10 +85,7 @@ LAYERS: dict[str, int] = {
 KNOWN_UPWARD: dict[tuple[str, str], str] = {
     ("lifecycle", "fields"): "cycle fields -> lifecycle -> fields",
     ("lifecycle", "specfields"): "cycle specfields -> lifecycle -> specfields",
-    ("lifecycle", "tasks"): "cycle tasks -> lifecycle -> tasks",
     ("peers", "fields"): "cycle fields -> peers -> fields",
-    ("forms", "specfields"): "cycle specfields -> forms -> specfields",
-    ("validators", "forms"): "cycle forms -> validators -> forms",
 }
 
 # The pixel core must not pull in Django's model, form, template or request machinery.
@@ -281,3 +278,4 @@ def test_ready_fills_every_hook() -> None:
     assert hooks.spec_from_text is api.get_spec
     assert hooks.image_spec_class is generators.ImageSpec
     assert hooks.thumbnail_enqueuer is not hooks.not_ready
+    assert hooks.field_thumbnails_enqueuer is not hooks.not_ready

@@ -36,6 +36,7 @@ def _answer_the_lookup_layer() -> None:
 
     hooks.peer_sources = peer_sources
     hooks.thumbnail_enqueuer = _thumbnail_enqueuer
+    hooks.field_thumbnails_enqueuer = _field_thumbnails_enqueuer
     hooks.signed_record = signed_record
     hooks.spec_from_text = get_spec
     hooks.image_spec_class = ImageSpec
@@ -46,3 +47,9 @@ def _thumbnail_enqueuer() -> Callable[..., Any]:
     from .tasks import enqueue_thumbnail
 
     return enqueue_thumbnail
+
+
+def _field_thumbnails_enqueuer() -> Callable[..., Any]:
+    from .tasks import enqueue_field_thumbnails  # as above
+
+    return enqueue_field_thumbnails

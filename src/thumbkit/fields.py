@@ -29,9 +29,10 @@ from django.db.models.signals import post_delete, post_init, post_save, pre_dele
 from . import api, lifecycle, peers, refs
 from .conf import get_settings
 from .exceptions import InvalidSpec
+from .forms import limits_formfield
 from .source import coerce
 from .spec import Spec
-from .validators import ImageLimitsValidator, limits_formfield, limits_validator, with_limits
+from .validators import ImageLimitsValidator, limits_validator, with_limits
 
 Declared = Mapping[str, Any]  # name -> geometry string, named spec, or dict of options
 

@@ -24,6 +24,7 @@ from django.core.exceptions import ValidationError
 
 from .exceptions import SourceError, SourceTooLarge
 from .generators import GeneratedImage, ImageSpec
+from .keys import renamed
 from .registry import AlreadyRegistered, register
 from .validators import ImageLimitsValidator, limits_validator
 
@@ -118,8 +119,6 @@ class ProcessedImageField(ImageField):
         return self.process(data)
 
     def process(self, upload: Any) -> ProcessedUpload:
-        from .specfields import renamed
-
         gen = register.make(self.spec_id, source=upload)
         try:
             out: GeneratedImage = gen.generate()
@@ -130,6 +129,16 @@ class ProcessedImageField(ImageField):
                 self.error_messages["invalid_image"], code="invalid_image"
             ) from exc
         return ProcessedUpload(out, renamed(str(upload.name), out.format), gen.spec.canonical)
+
+
+def limits_formfield(kwargs: dict[str, Any], validator: ImageLimitsValidator | None) -> Any:
+    """formfield() arguments: thumbkit's form field, checking what the model field checks."""
+    kwargs = {"form_class": ImageField, **kwargs}
+    form_class = kwargs["form_class"]
+    # A form class given by the caller (field_classes, admin) may not take the option.
+    if isinstance(form_class, type) and issubclass(form_class, ImageField):
+        kwargs.setdefault("validate_limits", validator or False)
+    return kwargs
 
 
 def _form_spec(spec_id: str, attrs: Mapping[str, Any]) -> type[ImageSpec]:

@@ -4,8 +4,9 @@
 the endpoint) or the API built on top of them have. They do not import those modules (the
 import graph has one direction, see docs/architecture.md): ``ThumbkitConfig.ready()`` puts
 the answers in these slots. Each slot is a module attribute, so asking costs one attribute
-read. Before ``ready()`` (thumbkit not in INSTALLED_APPS) a lookup gathers no peers, and the
-rest raise a ConfigurationError that says so.
+read. ``lifecycle`` asks for the upload task the same way (``tasks`` imports ``lifecycle``).
+Before ``ready()`` (thumbkit not in INSTALLED_APPS) a lookup gathers no peers, and the rest
+raise a ConfigurationError that says so.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ peer_sources: Callable[[Iterable[Source]], list[Source]] = _no_peers
 #: Returns the function that enqueues one deferred thumbnail (``tasks.enqueue_thumbnail``);
 #: raises ConfigurationError when there is no Tasks framework.
 thumbnail_enqueuer: Callable[[], Callable[..., Any]] = not_ready
+
+#: Returns the function that enqueues an upload's declared thumbnails (``lifecycle`` asks for
+#: ``tasks.enqueue_field_thumbnails``: tasks imports lifecycle); raises without Tasks.
+field_thumbnails_enqueuer: Callable[[], Callable[..., Any]] = not_ready
 
 #: The ``on_demand`` strategy's record of a missing thumbnail: ``endpoint.signed_record``.
 signed_record: Callable[[Source, Spec, str], Thumbnail] = not_ready

@@ -107,6 +107,11 @@ def _safe_path(name: str) -> str:
     return kept or "image"
 
 
+def renamed(name: str, fmt: str) -> str:
+    """``name`` with the extension of ``fmt`` (``avatars/me.png`` + JPEG -> ``avatars/me.jpg``)."""
+    return f"{posixpath.splitext(name)[0]}.{extension(fmt)}"
+
+
 def extension(fmt: str) -> str:
     return EXTENSIONS[fmt]
 

@@ -19,7 +19,7 @@ from django.apps import apps
 from django.db import models, transaction
 from django.db.models.fields.files import FieldFile
 
-from . import api, batch, peers, sourcesize
+from . import api, batch, hooks, peers, sourcesize
 from .conf import get_settings
 from .exceptions import GenerationError, LockTimeout, SourceError, StoreError
 from .keys import source_key
@@ -318,9 +318,8 @@ def dispatch(label: str, pk: Any, attname: str, name: str) -> None:
 
 
 def enqueue(label: str, pk: Any, attname: str, name: str) -> None:
-    from .tasks import enqueue_field_thumbnails
-
-    enqueue_field_thumbnails(label, pk, attname, name)
+    # tasks.enqueue_field_thumbnails (tasks imports this module), set at AppConfig.ready()
+    hooks.field_thumbnails_enqueuer()(label, pk, attname, name)
 
 
 def generate_declared(label: str, pk: Any, attname: str, name: str, deferred: bool = True) -> int:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import posixpath
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -42,12 +41,13 @@ from django.db.models.signals import (
 from . import api, lifecycle, peers, refs
 from .conf import get_settings
 from .exceptions import ConfigurationError
+from .forms import limits_formfield
 from .generators import GeneratedImage, ImageSpec
-from .keys import extension
+from .keys import renamed as renamed  # kept importable from here
 from .registry import AlreadyRegistered, register
 from .spec import Spec
 from .thumbnail import Placeholder, Thumbnail
-from .validators import ImageLimitsValidator, limits_formfield, limits_validator, with_limits
+from .validators import ImageLimitsValidator, limits_validator, with_limits
 
 # imagekit's strategy classes, for ``cachefile_strategy="imagekit...."`` in moved code.
 IMAGEKIT_STRATEGIES = {
@@ -355,11 +355,6 @@ def named(content: Any, name: str) -> Any:
     if isinstance(content, File) and not isinstance(content, FieldFile) and not content.name:
         return File(content, name=name)
     return content
-
-
-def renamed(name: str, fmt: str) -> str:
-    """``name`` with the extension of ``fmt`` (``avatars/me.png`` + JPEG -> ``avatars/me.jpg``)."""
-    return f"{posixpath.splitext(name)[0]}.{extension(fmt)}"
 
 
 def connect_receivers(cls: type[models.Model]) -> None:

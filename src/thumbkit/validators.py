@@ -129,18 +129,6 @@ def limits_validator(option: bool | ImageLimitsValidator) -> ImageLimitsValidato
     return ImageLimitsValidator() if option else None
 
 
-def limits_formfield(kwargs: dict[str, Any], validator: ImageLimitsValidator | None) -> Any:
-    """formfield() arguments: thumbkit's form field, checking what the model field checks."""
-    from .forms import ImageField as FormField
-
-    kwargs = {"form_class": FormField, **kwargs}
-    form_class = kwargs["form_class"]
-    # A form class given by the caller (field_classes, admin) may not take the option.
-    if isinstance(form_class, type) and issubclass(form_class, FormField):
-        kwargs.setdefault("validate_limits", validator or False)
-    return kwargs
-
-
 def with_limits(validators: Any, validator: ImageLimitsValidator | None) -> list[Any]:
     return [*validators, validator] if validator is not None else list(validators)
 
