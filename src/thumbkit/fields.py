@@ -265,19 +265,9 @@ def _name_problem(name: object) -> str | None:
     return None
 
 
-def thumbkit_fields(model: type[models.Model]) -> list[ImageField]:
-    return [f for f in model._meta.concrete_fields if isinstance(f, ImageField)]
-
-
-def source_fields(model: type[models.Model]) -> list[models.FileField]:
-    """The file fields thumbkit follows on ``model``: its thumbkit ImageFields and the
-    fields its ImageSpecFields take their source from (any FileField)."""
-    extra = peers.spec_sources(model)
-    return [
-        f
-        for f in model._meta.concrete_fields
-        if isinstance(f, ImageField) or (f.attname in extra and isinstance(f, models.FileField))
-    ]
+peers.add_image_field_class(ImageField)  # so peers and lifecycle know it without importing it
+thumbkit_fields = peers.thumbkit_fields
+source_fields = peers.source_fields
 
 
 # imagekit's field names live in their own module; importable from here as the contract says.

@@ -28,7 +28,7 @@ from .spec import Spec
 from .stores import get_store
 from .thumbnail import Thumbnail
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # type-only: fields imports this module
     from .fields import ImageField
 
 logger = logging.getLogger("thumbkit")
@@ -46,11 +46,9 @@ RECOVERABLE = (SourceError, GenerationError, StoreError, LockTimeout)
 
 def load_instances(instances: list[models.Model]) -> None:
     """Resolve every thumbkit field of ``instances``: manifests, then one store read."""
-    from .fields import thumbkit_fields
-
     pending: list[Source] = []
     for instance in instances:
-        for field in thumbkit_fields(type(instance)):
+        for field in peers.thumbkit_fields(type(instance)):
             src = _loaded_source(instance, field)
             if src is None or batch.is_complete(src):
                 continue
@@ -89,10 +87,9 @@ def initialised(sender: type[models.Model], instance: models.Model, **kwargs: An
 
 def remember(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
     """``post_init``: remember the file names the row was loaded with."""
-    from .fields import source_fields
-
     instance.__dict__[INITIAL] = {
-        f.attname: _stored_name(instance.__dict__.get(f.attname)) for f in source_fields(sender)
+        f.attname: _stored_name(instance.__dict__.get(f.attname))
+        for f in peers.source_fields(sender)
     }
 
 
@@ -167,11 +164,9 @@ def presaving(
     """``pre_save``: for source fields that are not thumbkit's (a plain ImageField an
     ImageSpecField reads), note what ``ImageField.pre_save`` notes for its own file: a new
     row, and an upload not written yet."""
-    from .fields import ImageField, source_fields
-
     plain = {}
-    for field in source_fields(sender):
-        if isinstance(field, ImageField) or field.attname not in instance.__dict__:
+    for field in peers.source_fields(sender):
+        if peers.is_image_field(field) or field.attname not in instance.__dict__:
             continue
         if update_fields is not None and field.name not in update_fields:
             continue
@@ -221,18 +216,16 @@ def _committed(
 
 def deleting(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
     """``pre_delete``: load a deferred file name while the row still exists."""
-    from .fields import source_fields
-
-    deferred = [f.attname for f in source_fields(sender) if f.attname not in instance.__dict__]
+    deferred = [
+        f.attname for f in peers.source_fields(sender) if f.attname not in instance.__dict__
+    ]
     if deferred and instance.pk is not None:
         instance.refresh_from_db(fields=deferred)
 
 
 def deleted(sender: type[models.Model], instance: models.Model, using: str, **kwargs: Any) -> None:
     """``post_delete``: the row is gone, so are its thumbnails (after commit)."""
-    from .fields import source_fields
-
-    for field in source_fields(sender):
+    for field in peers.source_fields(sender):
         name = instance.__dict__.get(field.attname)
         name = getattr(name, "name", name)
         if name:
@@ -301,11 +294,9 @@ def dispatch(label: str, pk: Any, attname: str, name: str) -> None:
     the ImageSpecFields reading the file whose strategy is optimistic; those whose strategy
     is deferred are always left to the task.
     """
-    from .specfields import spec_fields
-
     field = _field(label, attname)
     declared = getattr(field, "generate_on_save", False) and bool(getattr(field, "thumbnails", {}))
-    modes = {f.save_mode() for f in spec_fields(apps.get_model(label), attname)}
+    modes = {f.save_mode() for f in peers.spec_fields(apps.get_model(label), attname)}
     now = declared or "generate" in modes
     mode = get_settings().upload
     if mode == "task" and (now or "enqueue" in modes):
@@ -344,14 +335,11 @@ def generate_declared(label: str, pk: Any, attname: str, name: str, deferred: bo
 
 
 def _save_specs(field: models.FileField, instance: models.Model, deferred: bool) -> list[Spec]:
-    from .fields import ImageField
-    from .specfields import spec_fields
-
-    declared = isinstance(field, ImageField) and field.generate_on_save
-    specs = field.declared_specs() if isinstance(field, ImageField) and declared else []
+    declared = peers.is_image_field(field) and field.generate_on_save
+    specs = field.declared_specs() if peers.is_image_field(field) and declared else []
     wanted = {"generate", "enqueue"} if deferred else {"generate"}
     file = getattr(instance, field.attname)
-    for spec_field in spec_fields(type(instance), field.attname):
+    for spec_field in peers.spec_fields(type(instance), field.attname):
         if spec_field.save_mode() in wanted:
             specs.append(spec_field.spec_for(file))
     return specs
@@ -363,12 +351,10 @@ def write_manifest(sender: Any, source: Source, **kwargs: Any) -> None:
     Connected to ``thumbnails_generated`` and ``thumbnails_deleted``, so the column never
     names a file that is gone or misses one that was made through the row's own file.
     """
-    from .fields import ImageField
-
     origin = source.origin
     field = getattr(origin, "field", None)
     instance = getattr(origin, "instance", None)
-    if not isinstance(field, ImageField) or not field.manifest_field or instance is None:
+    if not peers.is_image_field(field) or not field.manifest_field or instance is None:
         return
     if instance.pk is None:
         return

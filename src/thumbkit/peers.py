@@ -22,13 +22,17 @@ import functools
 import threading
 import weakref
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from django.core.signals import request_started
-from django.db.models import Model
+from django.db.models import FileField, Model
 from django.dispatch import receiver
 
 from .source import Source, coerce
+
+if TYPE_CHECKING:  # type-only: fields and specfields import this module
+    from .fields import ImageField
+    from .specfields import ImageSpecField
 
 FETCH_ONE: Any
 try:  # Django >= 6.1
@@ -45,6 +49,49 @@ _local = threading.local()
 # Per model, the file fields that ImageSpecFields read their source from (a plain
 # models.ImageField included): their rows batch like thumbkit ImageFields' rows.
 _spec_sources: dict[type[Model], set[str]] = {}
+
+
+# thumbkit.fields.ImageField (and subclasses' base), registered by fields when it is imported:
+# fields imports this module, so lifecycle and this module recognise it without importing it.
+_image_fields: tuple[type, ...] = ()
+
+# Per model, its ImageSpecFields (registered by specfields at contribute_to_class).
+_spec_fields: dict[type[Model], list[Any]] = {}
+
+
+def add_image_field_class(cls: type) -> None:
+    global _image_fields
+    _image_fields = (*_image_fields, cls)
+
+
+def is_image_field(field: object) -> TypeGuard[ImageField]:
+    """Whether ``field`` is a thumbkit ``ImageField``."""
+    return isinstance(field, _image_fields)
+
+
+def thumbkit_fields(model: type[Model]) -> list[ImageField]:
+    return [f for f in model._meta.concrete_fields if is_image_field(f)]
+
+
+def source_fields(model: type[Model]) -> list[FileField]:
+    """The file fields thumbkit follows on ``model``: its thumbkit ImageFields and the
+    fields its ImageSpecFields take their source from (any FileField)."""
+    extra = spec_sources(model)
+    return [
+        f
+        for f in model._meta.concrete_fields
+        if is_image_field(f) or (f.attname in extra and isinstance(f, FileField))
+    ]
+
+
+def add_spec_field(model: type[Model], field: ImageSpecField) -> None:
+    _spec_fields.setdefault(model, []).append(field)
+
+
+def spec_fields(model: type[Model], source: str | None = None) -> list[ImageSpecField]:
+    """The ImageSpecFields of ``model`` (inherited ones too), optionally of one source."""
+    found = [f for klass in model.__mro__ for f in _spec_fields.get(klass, ())]
+    return [f for f in found if source is None or f.source == source]
 
 
 def add_spec_source(model: type[Model], attname: str) -> None:
@@ -161,8 +208,6 @@ def peer_sources(sources: Iterable[Source]) -> list[Source]:
     an ImageSpecField reads) have no peers.
     Deferred and empty fields are left out: loading them would cost a query per row.
     """
-    from .fields import ImageField  # fields imports this module
-
     found: dict[int, Model] = {}
 
     def collect(instances: list[Model]) -> None:
@@ -174,7 +219,7 @@ def peer_sources(sources: Iterable[Source]) -> list[Source]:
         if instance is None or instance.pk is None:
             continue
         attname = getattr(field, "attname", None)
-        if not isinstance(field, ImageField) and attname not in spec_sources(type(instance)):
+        if not is_image_field(field) and attname not in spec_sources(type(instance)):
             continue
         if id(instance) not in found:
             fetch(field, instance, collect)
@@ -182,8 +227,6 @@ def peer_sources(sources: Iterable[Source]) -> list[Source]:
 
 
 def _loaded_sources(instance: Model) -> list[Source]:
-    from .fields import source_fields
-
     sources = []
     for field in source_fields(type(instance)):
         if field.attname in instance.__dict__:

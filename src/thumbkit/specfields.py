@@ -60,8 +60,6 @@ SAVE_MODES = {"optimistic": "generate", "deferred": "enqueue"}
 EMPTY = Placeholder("")
 CHUNK = 2000  # rows per query when a source group walks a table
 
-_by_model: dict[type[models.Model], list[ImageSpecField]] = {}
-
 
 class ImageSpecField:
     """A virtual field: the image a generator makes from another file field of the row.
@@ -136,7 +134,7 @@ class ImageSpecField:
             with contextlib.suppress(AlreadyRegistered):
                 register.generator(self.spec_id, generator)
         setattr(cls, name, SpecDescriptor(self))
-        _by_model.setdefault(cls, []).append(self)
+        peers.add_spec_field(cls, self)
         if self.source:
             self._bind(cls)
         else:  # imagekit: the model's only ImageField, known once the model is complete
@@ -367,10 +365,7 @@ def connect_receivers(cls: type[models.Model]) -> None:
     post_delete.connect(lifecycle.deleted, sender=cls, dispatch_uid=f"{uid}:del", weak=False)
 
 
-def spec_fields(model: type[models.Model], source: str | None = None) -> list[ImageSpecField]:
-    """The ImageSpecFields of ``model`` (inherited ones too), optionally of one source."""
-    found = [f for klass in model.__mro__ for f in _by_model.get(klass, ())]
-    return [f for f in found if source is None or f.source == source]
+spec_fields = peers.spec_fields  # the registry lives in peers: lifecycle reads it too
 
 
 def _spec_class(model: type[models.Model], name: str, attrs: Mapping[str, Any]) -> type[ImageSpec]:
