@@ -22,7 +22,7 @@ import functools
 import threading
 import weakref
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
 from django.core.signals import request_started
 from django.db.models import FileField, Model
@@ -51,7 +51,7 @@ _local = threading.local()
 _spec_sources: dict[type[Model], set[str]] = {}
 
 
-# thumbkit.fields.ImageField (and subclasses' base), registered by fields when it is imported:
+# thumbkit.fields.ImageField (its subclasses match too), registered when fields is imported:
 # fields imports this module, so lifecycle and this module recognise it without importing it.
 _image_fields: tuple[type, ...] = ()
 
@@ -70,7 +70,10 @@ def is_image_field(field: object) -> TypeGuard[ImageField]:
 
 
 def thumbkit_fields(model: type[Model]) -> list[ImageField]:
-    return [f for f in model._meta.concrete_fields if is_image_field(f)]
+    # isinstance inline (not is_image_field): this runs per row, in post_init too
+    return cast(
+        "list[ImageField]", [f for f in model._meta.concrete_fields if isinstance(f, _image_fields)]
+    )
 
 
 def source_fields(model: type[Model]) -> list[FileField]:
@@ -80,7 +83,8 @@ def source_fields(model: type[Model]) -> list[FileField]:
     return [
         f
         for f in model._meta.concrete_fields
-        if is_image_field(f) or (f.attname in extra and isinstance(f, FileField))
+        # a thumbkit ImageField is a FileField too
+        if isinstance(f, FileField) and (isinstance(f, _image_fields) or f.attname in extra)
     ]
 
 
