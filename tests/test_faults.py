@@ -379,3 +379,50 @@ def test_a_cleanup_that_fails_is_logged_and_the_original_error_raised(
             f"Could not remove {left} after a failed generation"
         ]
         assert scene.rows() == []
+
+
+# --- an interrupt while a lock is held ----------------------------------------------------
+
+
+class Interrupt(BaseException):
+    """Stands for what a worker's timeout signal or a KeyboardInterrupt raises."""
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, databases=["default", "pg"])
+def test_an_interrupt_is_not_replaced_by_a_failed_release_on_postgres(
+    need_postgres: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    from django.db import connections
+
+    with thumbkit_settings(STORE="db", STORE_OPTIONS={"using": "pg"}):
+        store = get_store()
+        with pytest.raises(Interrupt), store.lock("ab" * 32, 5.0) as won:
+            assert won
+            # The session dies under the lock (as one stuck in an interrupted query): the
+            # release fails, and must not hide the interrupt.
+            connections["pg"].connection.close()
+            raise Interrupt
+    connections["pg"].close()
+    assert "Releasing a generation lock failed after an error" in caplog.text
+
+
+@pytest.mark.redis
+def test_an_interrupt_is_not_replaced_by_a_failed_release_on_redis(
+    need_redis: None, redis_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import redis
+
+    with thumbkit_settings(
+        STORE="redis", STORE_OPTIONS={"url": settings.REDIS_URL, "prefix": redis_prefix}
+    ):
+        store = get_store()
+
+        def lost(*args: Any, **kwargs: Any) -> Any:  # the fault: Redis gone at release
+            raise redis.ConnectionError("connection lost")
+
+        with pytest.raises(Interrupt), store.lock("ab" * 32, 5.0) as won:
+            assert won
+            store._release = lost
+            raise Interrupt
+    assert "Releasing a generation lock failed after an error" in caplog.text

@@ -163,11 +163,13 @@ class CacheStore:
         # The heartbeat thread uses this thread's cache object, only where that is safe.
         refresh = functools.partial(self._refresh, cache, name, token)
         beating = locks.HEARTBEATS.add(refresh) if beat and _shareable(cache) else 0
-        try:
-            yield True
-        finally:
+
+        def release() -> None:
             locks.HEARTBEATS.remove(beating)
             self._release(name, token)
+
+        with locks.released(release):
+            yield True
 
     def _try_lock(self, cache: Any, name: str, mine: str, seconds: int) -> bool:
         if cache.add(name, mine, seconds):

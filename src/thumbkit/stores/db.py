@@ -212,17 +212,20 @@ class DatabaseStore:
             session = connection.connection
             held = _held.setdefault(session, set())
             won = number not in held and self._try_advisory(number, in_transaction)
-        if won:
-            held.add(number)
-        try:
-            yield won
-        finally:
-            if won:
-                held.discard(number)
-                # A closed session took its lock with it: never reconnect just to unlock.
-                if not in_transaction and connection.connection is session:
-                    with _mapped("Releasing a generation lock"), connection.cursor() as cursor:
-                        cursor.execute("SELECT pg_advisory_unlock(%s)", [number])
+        if not won:
+            yield False
+            return
+        held.add(number)
+
+        def release() -> None:
+            held.discard(number)
+            # A closed session took its lock with it: never reconnect just to unlock.
+            if not in_transaction and connection.connection is session:
+                with _mapped("Releasing a generation lock"), connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [number])
+
+        with owners.released(release):
+            yield True
 
     def _try_advisory(self, number: int, in_transaction: bool) -> bool:
         function = "pg_try_advisory_xact_lock" if in_transaction else "pg_try_advisory_lock"
@@ -244,11 +247,13 @@ class DatabaseStore:
             yield False
             return
         beating = owners.HEARTBEATS.add(functools.partial(self._refresh_row, key, token))
-        try:
-            yield True
-        finally:
+
+        def release() -> None:
             owners.HEARTBEATS.remove(beating)
             self._release_row(key, token)
+
+        with owners.released(release):
+            yield True
 
     def _refresh_row(self, key: str, token: str, now: float) -> None:
         # On the heartbeat thread, so on a connection of its own: closed again at once, so

@@ -29,7 +29,8 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 logger = logging.getLogger("thumbkit")
@@ -190,3 +191,23 @@ class Heartbeats:
 
 
 HEARTBEATS = Heartbeats()
+
+
+@contextmanager
+def released(release: Callable[[], None]) -> Iterator[None]:
+    """Run ``release`` when the block ends, without ever hiding what ended it.
+
+    A lock is released on every way out. When the block ends with an exception (a timeout
+    signal, KeyboardInterrupt, a failed generation), a release that fails too (a database
+    connection still busy with the interrupted query, a store gone) is logged, and the
+    original exception goes on: an exception raised in ``finally`` would replace it.
+    """
+    try:
+        yield
+    except BaseException:
+        try:
+            release()
+        except Exception:
+            logger.warning("Releasing a generation lock failed after an error", exc_info=True)
+        raise
+    release()

@@ -183,12 +183,14 @@ class RedisStore:
             yield False
             return
         beating = locks.HEARTBEATS.add(functools.partial(self._refresh, name, token, owner))
-        try:
-            yield True
-        finally:
+
+        def release() -> None:
             locks.HEARTBEATS.remove(beating)
             with self._mapped("Releasing a generation lock"):
                 self._release(keys=[name], args=[f"{token}:"])
+
+        with locks.released(release):
+            yield True
 
     def _try_lock(self, name: str, token: str, owner: locks.Owner, ms: int) -> bool:
         mine = locks.encode(token, owner, time.time())
