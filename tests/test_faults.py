@@ -388,6 +388,13 @@ class Interrupt(BaseException):
     """Stands for what a worker's timeout signal or a KeyboardInterrupt raises."""
 
 
+def interrupted_under_lock(store: Any, fault: Any) -> None:
+    with store.lock("ab" * 32, 5.0) as won:
+        assert won
+        fault()
+        raise Interrupt
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, databases=["default", "pg"])
 def test_an_interrupt_is_not_replaced_by_a_failed_release_on_postgres(
@@ -397,12 +404,10 @@ def test_an_interrupt_is_not_replaced_by_a_failed_release_on_postgres(
 
     with thumbkit_settings(STORE="db", STORE_OPTIONS={"using": "pg"}):
         store = get_store()
-        with pytest.raises(Interrupt), store.lock("ab" * 32, 5.0) as won:
-            assert won
-            # The session dies under the lock (as one stuck in an interrupted query): the
-            # release fails, and must not hide the interrupt.
-            connections["pg"].connection.close()
-            raise Interrupt
+        # The session dies under the lock (as one stuck in an interrupted query): the
+        # release fails, and must not hide the interrupt.
+        with pytest.raises(Interrupt):
+            interrupted_under_lock(store, connections["pg"].connection.close)
     connections["pg"].close()
     assert "Releasing a generation lock failed after an error" in caplog.text
 
@@ -421,8 +426,9 @@ def test_an_interrupt_is_not_replaced_by_a_failed_release_on_redis(
         def lost(*args: Any, **kwargs: Any) -> Any:  # the fault: Redis gone at release
             raise redis.ConnectionError("connection lost")
 
-        with pytest.raises(Interrupt), store.lock("ab" * 32, 5.0) as won:
-            assert won
+        def fault() -> None:
             store._release = lost
-            raise Interrupt
+
+        with pytest.raises(Interrupt):
+            interrupted_under_lock(store, fault)
     assert "Releasing a generation lock failed after an error" in caplog.text
