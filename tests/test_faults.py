@@ -407,7 +407,7 @@ def test_an_interrupt_is_not_replaced_by_a_failed_release_on_postgres(
         # The session dies under the lock (as one stuck in an interrupted query): the
         # release fails, and must not hide the interrupt.
         with pytest.raises(Interrupt):
-            interrupted_under_lock(store, connections["pg"].connection.close)
+            interrupted_under_lock(store, lambda: connections["pg"].connection.close())
     connections["pg"].close()
     assert "Releasing a generation lock failed after an error" in caplog.text
 
