@@ -432,3 +432,49 @@ def test_an_interrupt_is_not_replaced_by_a_failed_release_on_redis(
         with pytest.raises(Interrupt):
             interrupted_under_lock(store, fault)
     assert "Releasing a generation lock failed after an error" in caplog.text
+
+
+# --- templates while the storage fails or a lock is held too long ------------------------
+
+PAGE = (
+    '{% load thumbkit %}{% thumbnail src "200x150" as t %}[{{ t.url }}]'
+    "{% empty %}[empty]{% endthumbnail %}"
+)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("storage_backend", ["tests.test_faults.HalfWriteStorage"])
+def test_a_failing_storage_renders_the_empty_branch_and_keeps_nothing(
+    scene: Scene, caplog: pytest.LogCaptureFixture
+) -> None:
+    from django.template import Context, Template
+
+    # The soak's finding: one cold row whose write fails took the whole page to a 500.
+    assert Template(PAGE).render(Context({"src": scene.source})) == "[empty]"
+    assert "Input/output error" in caplog.text
+    assert files_under(scene.root) == []
+    assert scene.records() == []  # not remembered either: the next render tries again
+    with pytest.raises(StorageError):  # the API still says what happened
+        get_thumbnail(scene.source, SPEC)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lock_held_past_lock_timeout_renders_the_empty_branch(
+    scene: Scene, caplog: pytest.LogCaptureFixture
+) -> None:
+    from django.template import Context, Template
+
+    from tests.stores_util import in_thread
+
+    key = scene.key()
+    held = get_store().lock(key, 30.0)
+    with thumbkit_settings(
+        STORAGE="thumbs", STORE="db", STORE_OPTIONS={"using": "default"}, LOCK_TIMEOUT=0.3
+    ):
+        assert held.__enter__()  # another worker is making it, slowly
+        try:
+            html = in_thread(lambda: Template(PAGE).render(Context({"src": scene.source})))
+        finally:
+            held.__exit__(None, None, None)
+    assert html == "[empty]"
+    assert "LockTimeout" in caplog.text or "Waited 0.3s" in caplog.text

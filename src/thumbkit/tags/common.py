@@ -13,7 +13,7 @@ from django.template.base import FilterExpression, Parser
 from django.template.context import Context
 
 from .. import failures
-from ..exceptions import SourceError
+from ..exceptions import LockTimeout, SourceError, StorageError
 from ..html import img_tag
 from ..thumbnail import Placeholder, Thumbnail, secured
 
@@ -95,11 +95,21 @@ def pop_https(context: Context, options: dict[str, Any]) -> bool:
 
 
 def lookup(source: Any, what: Any, get: Callable[[], T]) -> T | None:
-    """``get()``, or None (logged once) when the source is missing or unusable."""
+    """``get()``, or None (logged) when the source is missing or unusable, or when making
+    the thumbnail failed for a passing reason: the storage refused a read or a write, or
+    another process held the generation lock past ``LOCK_TIMEOUT``.
+
+    Those last two are the infrastructure's, not the page's: one cold row must not turn a
+    page of warm ones into an error page. Nothing is remembered of them, so the next render
+    tries again; ``get_thumbnail`` itself still raises them.
+    """
     try:
         return get()
     except SourceError as exc:
         log_source_error(source, what, exc)
+        return None
+    except (StorageError, LockTimeout) as exc:
+        logger.error("thumbkit: no thumbnail of %r for %r this time: %s", source, what, exc)
         return None
 
 
