@@ -20,9 +20,8 @@ from django.core.files.storage import default_storage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
-from sorl.thumbnail.engines.pil_engine import Engine as SorlEngine
-from sorl.thumbnail.parsers import parse_geometry
 
+from tests.test_geometry_sorl import sorl_size as sorl_made
 from thumbkit import limits
 from thumbkit.conf import get_settings
 from thumbkit.exceptions import InvalidSpec, OutputTooLarge
@@ -382,26 +381,11 @@ def test_outputs_are_within_limits_unless_the_spec_asks_for_more(
 def sorl_size(
     size: tuple[int, int], geometry: str, crop: str | None, upscale: bool, padding: bool
 ) -> tuple[int, int]:
-    """What sorl-thumbnail 13.4's Pillow engine makes (as in tests/test_geometry_sorl.py)."""
-    engine = SorlEngine()
-    options: dict[str, Any] = {
-        "format": "PNG",
-        "quality": 95,
-        "colorspace": "RGB",
-        "upscale": upscale,
-        "crop": crop if crop is not None else False,
-        "cropbox": None,
-        "rounded": None,
-        "padding": padding,
-        "padding_color": "#ffffff",
-    }
-    image = Image.new("RGB", size, (90, 140, 200))
-    buffer = io.BytesIO()  # sorl reads its ratio from the image: a real, tiny one
-    image.save(buffer, "PNG")
-    with Image.open(buffer) as opened:
-        ratio = engine.get_image_ratio(opened, options)
-        made = engine.create(opened, parse_geometry(geometry, ratio), options)
-        return made.size  # type: ignore[no-any-return]
+    """What sorl-thumbnail 13.4's Pillow engine makes, from a real, tiny image of ``size``
+    (sorl reads its ratio from the image)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (90, 140, 200)).save(buffer, "PNG")
+    return sorl_made(buffer.getvalue(), geometry, crop, upscale, padding)
 
 
 @settings(max_examples=150, **FIXED)
