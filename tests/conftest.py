@@ -13,6 +13,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, default_storage, storages
 from django.test import override_settings
+from PIL import ImageFile
 
 from tests import images
 from tests.s3 import Endpoint, Media, s3_storages
@@ -160,3 +161,18 @@ def renders(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(PillowEngine, "render", counted)
     return calls
+
+
+@pytest.fixture
+def no_decoding(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The formats whose pixel data a test decoded (observes ImageFile.load): a test that
+    must decode nothing asserts it stays empty."""
+    loads: list[str] = []
+    original = ImageFile.ImageFile.load
+
+    def load(image: Any) -> Any:
+        loads.append(str(image.format))
+        return original(image)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
+    return loads

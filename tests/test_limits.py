@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from PIL import Image, ImageFile
+from PIL import Image
 
 from tests import images
 from tests.conftest import thumbkit_settings
@@ -30,20 +30,6 @@ def _pillow_global_untouched() -> Iterator[None]:
     before = Image.MAX_IMAGE_PIXELS
     yield
     assert Image.MAX_IMAGE_PIXELS == before == PILLOW_DEFAULT
-
-
-@pytest.fixture
-def no_decoding(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Fails the test if any pixel data is decoded (observes ImageFile.load)."""
-    loads: list[str] = []
-    original = ImageFile.ImageFile.load
-
-    def load(image: Any) -> Any:
-        loads.append(str(image.format))
-        return original(image)
-
-    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
-    return loads
 
 
 def render(data: bytes, *specs: str, **limits: Any) -> list[Rendered]:
