@@ -244,6 +244,28 @@ def _page_targets(pages: list[Result]) -> list[str]:
     return lines
 
 
+def hot_path_targets(pages: list[Result]) -> list[str]:
+    """Issue 10's target: every warm thumbkit page (100 and 1000 rows; accessor, property
+    and block tag; every store) at most 1.2 times the floor timed next to it."""
+    lines = []
+    for r in pages:
+        if (
+            r.get("lib") != "thumbkit"
+            or r.get("mode") != "warm"
+            or r.get("rows")
+            not in (
+                100,
+                1000,
+            )
+        ):
+            continue
+        ratio = _warm_ratio(pages, _key(r))
+        if ratio is not None:
+            text = f"{r['config']} {r['template']} {r['rows']} rows: {ratio:.2f}x floor"
+            lines.append(_verdict(text, ratio <= 1.2, "<= 1.2"))
+    return lines
+
+
 def failures(pages: list[Result]) -> list[str]:
     """Libraries that could not be set up, and configurations whose warm-up went wrong."""
     lines = [f"- {r['lib']} {r['stage']}: {r['error']}" for r in pages if "stage" in r]
@@ -287,6 +309,9 @@ def render(info: Result, pages: list[Result], gens: list[Result]) -> str:
     checks = targets(pages, gens)
     if checks:
         out += ["", "## Issue 3 targets (this run)", "", *checks]
+    hot = hot_path_targets(pages)
+    if hot:
+        out += ["", "## Issue 10 hot-path target (this run)", "", *hot]
     return "\n".join(out) + "\n"
 
 

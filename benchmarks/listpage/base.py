@@ -29,9 +29,14 @@ def img(url: str, width: str, height: str) -> str:
 
 
 def profile_model(
-    class_name: str, module: str, photo: models.Field[Any, Any], **extra: Any
+    class_name: str,
+    module: str,
+    photo: models.Field[Any, Any],
+    mixins: tuple[type, ...] = (),
+    **extra: Any,
 ) -> type[models.Model]:
-    """A ``Profile``-like model: name, photo (the library's field), stored width and height."""
+    """A ``Profile``-like model: name, photo (the library's field), stored width and height;
+    ``mixins`` add methods or properties (they come before ``models.Model``)."""
     attrs: dict[str, Any] = {
         "__module__": module,
         "name": models.CharField(max_length=100),
@@ -41,7 +46,7 @@ def profile_model(
         "Meta": type("Meta", (), {"app_label": "bench"}),
         **extra,
     }
-    return type(class_name, (models.Model,), attrs)
+    return type(class_name, (*mixins, models.Model), attrs)
 
 
 def image_field(cls: type[models.ImageField] = models.ImageField, **kwargs: Any) -> Any:
