@@ -176,3 +176,20 @@ def no_decoding(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(ImageFile.ImageFile, "load", load)
     return loads
+
+
+@pytest.fixture(scope="session")
+def batching_corpus(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Any:
+    """Real thumbnails of 1000 sources (``tests.batching_util``), made once per session for
+    every list-page test module."""
+    from django.db import transaction
+
+    from tests import batching_util
+
+    media = tmp_path_factory.mktemp("batching")
+    with django_db_blocker.unblock(), transaction.atomic():
+        made = batching_util.build_corpus(media)
+        transaction.set_rollback(True)
+    return made

@@ -22,7 +22,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.core.exceptions import FieldDoesNotExist
 from django.core.signals import request_started
-from django.db import models, transaction
+from django.db import models
 from django.template import Context, Template
 from django.urls import reverse
 
@@ -58,16 +58,10 @@ TEAMS = Template(
 )
 
 
-@pytest.fixture(scope="session")
-def corpus(
-    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Corpus:
+@pytest.fixture
+def corpus(batching_corpus: Corpus) -> Corpus:
     """Real thumbnails of 1000 Profile and 1000 ManifestProfile rows, made once."""
-    media = tmp_path_factory.mktemp("batching")
-    with django_db_blocker.unblock(), transaction.atomic():
-        made = bu.build_corpus(media)
-        transaction.set_rollback(True)
-    return made
+    return batching_corpus
 
 
 @pytest.fixture(autouse=True)

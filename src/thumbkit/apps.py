@@ -24,6 +24,7 @@ class ThumbkitConfig(AppConfig):
         thumbnails_deleted.connect(write_manifest, dispatch_uid="thumbkit:manifest-deleted")
         autodiscover()  # each installed app's ``imagegenerators`` module
         _answer_the_lookup_layer()
+        _batch_every_file_field()
 
 
 def _answer_the_lookup_layer() -> None:
@@ -40,6 +41,25 @@ def _answer_the_lookup_layer() -> None:
     hooks.signed_record = signed_record
     hooks.spec_from_text = get_spec
     hooks.image_spec_class = ImageSpec
+
+
+def _batch_every_file_field() -> None:
+    """Rows of any model with a file field batch their thumbnail lookups (``thumbkit.peers``):
+    the installed models now, models created later (tests, dynamic models) when prepared."""
+    from django.apps import apps
+    from django.db.models.signals import class_prepared
+
+    from .peers import follow_model
+
+    for model in apps.get_models(include_auto_created=True):
+        follow_model(model)
+    class_prepared.connect(_prepared, dispatch_uid="thumbkit:follow-models")
+
+
+def _prepared(sender: type[Any], **kwargs: Any) -> None:
+    from .peers import follow_model
+
+    follow_model(sender)
 
 
 def _thumbnail_enqueuer() -> Callable[..., Any]:

@@ -1,19 +1,23 @@
 """Automatic batching: which model instances were loaded together.
 
 Under Django's default fetch mode nothing records which instances came from one queryset,
-so thumbkit keeps a *cohort* per model and thread: every instance of a model with thumbkit
-fields joins the open cohort when it is initialised (``post_init``). The first thumbnail
-looked up on any member resolves the whole cohort in one store round trip, and closes it:
-instances created after that start a new cohort. A queryset, a paginator page, the rows of
-``select_related``/``prefetch_related`` are all created before the template asks for their
-first thumbnail, so they are resolved together with no change to views or templates.
+so thumbkit keeps a *cohort* per model and thread: every instance of a model with a file
+field (thumbkit's, Django's ``ImageField``/``FileField`` or a third-party subclass) joins the
+open cohort when it is initialised (``post_init``, connected by :func:`follow_model`). The
+first thumbnail looked up on any member resolves the whole cohort in one store round trip,
+and closes it: instances created after that start a new cohort. A queryset, a paginator
+page, the rows of ``select_related``/``prefetch_related`` are all created before the template
+asks for their first thumbnail, so they are resolved together with no change to views or
+templates.
 
 Under Django 6.1's ``FETCH_PEERS`` thumbkit uses Django's own peers instead, and under
 ``FETCH_RAISE`` a lookup that is not already resolved raises ``FieldFetchBlocked``.
 
 Cohorts hold weak references only, are per thread, start afresh with every request and
 never grow past ``MAX_COHORT`` live members; a pickled or deep-copied instance gets an empty
-cohort of its own (it resolves alone unless prefetched explicitly).
+cohort of its own (it resolves alone unless prefetched explicitly). ``.iterator()`` creates
+its rows one at a time, so its rows batch only through ``ThumbnailQuerySet.prefetch_thumbnails``
+(one read per chunk).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
 from django.core.signals import request_started
 from django.db.models import FileField, Model
+from django.db.models import ImageField as DjangoImageField
+from django.db.models.signals import post_init
 from django.dispatch import receiver
 
 from .source import Source, coerce
@@ -76,6 +82,22 @@ def thumbkit_fields(model: type[Model]) -> list[ImageField]:
     )
 
 
+@functools.cache
+def batched_fields(model: type[Model]) -> tuple[FileField, ...]:
+    """The file fields a lookup on one row reads for all its peers: the fields thumbkit
+    follows and every image field (Django's ``ImageField`` and its subclasses).
+
+    A plain ``FileField`` joins only when it is the one asked for (:func:`peer_sources`),
+    so a model's document field adds no keys to the read of its photos.
+    """
+    follows = {f.attname for f in source_fields(model)}
+    return tuple(
+        f
+        for f in model._meta.concrete_fields
+        if isinstance(f, FileField) and (f.attname in follows or isinstance(f, DjangoImageField))
+    )
+
+
 def source_fields(model: type[Model]) -> list[FileField]:
     """The file fields thumbkit follows on ``model``: its thumbkit ImageFields and the
     fields its ImageSpecFields take their source from (any FileField)."""
@@ -101,6 +123,7 @@ def spec_fields(model: type[Model], source: str | None = None) -> list[ImageSpec
 def add_spec_source(model: type[Model], attname: str) -> None:
     _spec_sources.setdefault(model, set()).add(attname)
     _spec_sources_of.cache_clear()
+    batched_fields.cache_clear()
 
 
 def spec_sources(model: type[Model]) -> frozenset[str]:
@@ -158,6 +181,22 @@ def join(sender: type[Model], instance: Model, **kwargs: Any) -> None:
     instance.__dict__["_thumbkit_cohort"] = cohort
 
 
+def follow_model(model: type[Model]) -> None:
+    """Connect :func:`join` for a concrete model with a file field (at ``AppConfig.ready()``
+    for the installed models, at ``class_prepared`` for later ones).
+
+    The dispatch uid is the one thumbkit's own fields use for their ``post_init`` receiver,
+    which joins too: a model with thumbkit fields keeps that one, and joins once.
+    A model without file fields gets no receiver, so its rows cost nothing extra.
+    """
+    if model._meta.abstract or not any(
+        isinstance(f, FileField) for f in model._meta.concrete_fields
+    ):
+        return
+    uid = f"thumbkit:{model._meta.label}:init"
+    post_init.connect(join, sender=model, dispatch_uid=uid, weak=False)
+
+
 @receiver(request_started, dispatch_uid="thumbkit:peers:request")
 def close_all(**kwargs: Any) -> None:
     """Close this thread's open cohorts: rows of one request never batch with the next's."""
@@ -205,14 +244,15 @@ def fetch(field: Any, instance: Model, load: Callable[[list[Model]], None]) -> N
 
 
 def peer_sources(sources: Iterable[Source]) -> list[Source]:
-    """The sources of every thumbkit field of the instances ``sources`` came from and their
-    peers (per each instance's fetch mode, which may raise ``FieldFetchBlocked``).
+    """The sources of the file fields of the instances ``sources`` came from and their peers
+    (per each instance's fetch mode, which may raise ``FieldFetchBlocked``).
 
-    Sources that are not the file of a saved model instance's thumbkit field (or of a field
-    an ImageSpecField reads) have no peers.
+    For every peer that is its :func:`batched_fields` plus the fields asked for here.
+    Sources that are not the file of a saved model instance have no peers.
     Deferred and empty fields are left out: loading them would cost a query per row.
     """
     found: dict[int, Model] = {}
+    asked: dict[type[Model], set[str]] = {}
 
     def collect(instances: list[Model]) -> None:
         found.update((id(obj), obj) for obj in instances)
@@ -220,21 +260,22 @@ def peer_sources(sources: Iterable[Source]) -> list[Source]:
     for src in sources:
         field = getattr(src.origin, "field", None)
         instance = getattr(src.origin, "instance", None)
-        if instance is None or instance.pk is None:
+        if instance is None or instance.pk is None or not isinstance(field, FileField):
             continue
-        attname = getattr(field, "attname", None)
-        if not is_image_field(field) and attname not in spec_sources(type(instance)):
-            continue
+        asked.setdefault(type(instance), set()).add(field.attname)
         if id(instance) not in found:
             fetch(field, instance, collect)
-    return [src for obj in found.values() for src in _loaded_sources(obj)]
+    return [src for obj in found.values() for src in _loaded_sources(obj, asked)]
 
 
-def _loaded_sources(instance: Model) -> list[Source]:
+def _loaded_sources(instance: Model, asked: dict[type[Model], set[str]]) -> list[Source]:
+    model = type(instance)
+    names = [f.attname for f in batched_fields(model)]
+    names += sorted(asked.get(model, set()).difference(names))
     sources = []
-    for field in source_fields(type(instance)):
-        if field.attname in instance.__dict__:
-            file = getattr(instance, field.attname)
+    for name in names:
+        if name in instance.__dict__:
+            file = getattr(instance, name)
             if file:
                 sources.append(coerce(file))
     return sources

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.core.files.storage import FileSystemStorage
 from django.db import models
 
+from thumbkit import get_thumbnail
 from thumbkit.fields import ImageField
 
 
@@ -192,3 +193,46 @@ class IKBanner(models.Model):
 
     def __str__(self) -> str:
         return self.banner.name or ""
+
+
+class VendorImageField(models.ImageField):
+    """A third-party ImageField subclass (as a vendor app would ship one)."""
+
+
+class Member(models.Model):
+    """The seed's forum case as its poster wrote it: a plain ``models.ImageField`` and
+    sorl-style thumbnails taken in model methods with ``get_thumbnail``."""
+
+    name = models.CharField(max_length=100, blank=True)
+    photo = models.ImageField(upload_to="profiles", blank=True, null=True, max_length=200)
+    cover = VendorImageField(upload_to="profiles", blank=True, null=True)
+    attachment = models.FileField(upload_to="profiles", blank=True, null=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def thumbnail_photo(self) -> str | None:
+        if not self.photo:
+            return None
+        return get_thumbnail(self.photo, "100x100", crop="center").url
+
+    def detail_photo(self) -> str | None:
+        if not self.photo:
+            return None
+        return get_thumbnail(self.photo, "250x250", crop="center").url
+
+
+class Membership(models.Model):
+    """A row pointing at a Member, for select_related / prefetch_related pages."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="memberships")
+    title = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return self.title
