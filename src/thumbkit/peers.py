@@ -172,10 +172,16 @@ def _open() -> dict[type[Model], Cohort]:
 
 
 def join(sender: type[Model], instance: Model, **kwargs: Any) -> None:
-    """``post_init`` receiver: add the instance to its model's open cohort."""
-    cohorts = _open()
+    """``post_init`` receiver: add the instance to its model's open cohort.
+
+    It runs for every row of every model with a file field, so it does the least it can:
+    one dict lookup, one weak reference, one append (``has_room`` only when it is full).
+    """
+    cohorts: dict[type[Model], Cohort] | None = getattr(_local, "cohorts", None)
+    if cohorts is None:  # this thread's first row
+        cohorts = _local.cohorts = {}
     cohort = cohorts.get(sender)
-    if cohort is None or not cohort.has_room():
+    if cohort is None or (len(cohort.refs) >= MAX_COHORT and not cohort.has_room()):
         cohort = cohorts[sender] = Cohort()
     cohort.refs.append(weakref.ref(instance))
     instance.__dict__["_thumbkit_cohort"] = cohort
