@@ -40,7 +40,9 @@ SETUP = "(setup)"
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--only", choices=["listpage", "generation", "bulk"], help="run one benchmark"
+        "--only",
+        choices=["listpage", "generation", "bulk", "iterator"],
+        help="run one benchmark (iterator: benchmarks/iterator.py with its defaults)",
     )
     parser.add_argument("--libs", default=",".join(LIBRARIES), help="list-page libraries")
     parser.add_argument("--rows", default="100,1000", help="page sizes (at most 9999)")
@@ -218,6 +220,11 @@ def bulk_section(write: bool = True) -> str:
 
 def main() -> None:
     args = arguments()
+    if args.only == "iterator":
+        from benchmarks import iterator
+
+        iterator.main(["--db", args.db] + (["--keep"] if args.keep else []))
+        return
     db = "postgres" if args.db == "postgres" and postgres_ok() else "sqlite"
     work = Path(tempfile.mkdtemp(prefix="thumbkit-bench-"))
     largest = max(int(r) for r in args.rows.split(","))
