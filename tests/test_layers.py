@@ -45,6 +45,7 @@ LAYERS: dict[str, int] = {
     "models": LOOKUP,  # the db store's table: stores.db needs it
     "stores": LOOKUP,
     "batch": LOOKUP,
+    "memo": LOOKUP,  # the typed per-object memo (one attribute on each file object)
     "failures": LOOKUP,
     "fallback": LOOKUP,
     "sourcesize": LOOKUP,

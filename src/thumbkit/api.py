@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -24,6 +24,8 @@ from . import batch, failures, files, limits, refs
 from .conf import get_settings, on_reset
 from .exceptions import SourceMissing, StoreUnavailable
 from .keys import source_key, thumbnail_key
+from .memo import ATTRIBUTE as MEMO_ATTRIBUTE
+from .memo import Memo
 from .signals import thumbnails_deleted
 from .source import Source, coerce
 from .spec import Spec, parse
@@ -58,13 +60,14 @@ def get_thumbnail(source: Any, geometry_or_name: str | Spec, **options: Any) -> 
 
 def _fast_slot(
     source: Any, spec: Any, options: dict[str, Any]
-) -> tuple[dict[Any, Any], Any] | None:
+) -> tuple[dict[Hashable, Thumbnail], Hashable] | None:
     """Where a repeated lookup on the same file object is answered without any work.
 
-    The slot lives in the object's memo, so everything that forgets the memo (a reload, a
-    delete) forgets it too; the file name is part of the slot, so a new file never hits.
+    The slot is in the object's memo (``Memo.answers``), so everything that forgets the memo
+    (a reload, a delete) forgets it too; the file name is part of the slot, so a new file
+    never hits.
     """
-    memo = getattr(source, "_thumbkit_memo", None)
+    memo: Memo | None = getattr(source, MEMO_ATTRIBUTE, None)
     if memo is None:
         return None
     slot = (getattr(source, "name", None), spec, tuple(sorted(options.items())) if options else ())
@@ -72,8 +75,7 @@ def _fast_slot(
         hash(slot)
     except TypeError:
         return None  # an unhashable option value: take the normal path
-    fast: dict[Any, Any] = memo.setdefault(batch.FAST, {})
-    return fast, slot
+    return memo.answers, slot
 
 
 def get_spec(spec: str | Spec, **options: Any) -> Spec:
@@ -260,9 +262,7 @@ def _purge(src: Source) -> list[str]:
         if record.spec not in batch.PSEUDO_SPECS:  # the version and a failure have no file
             files.delete(record.storage, record.name)
     store.delete_many(list(records))
-    memo = src.memo()
-    if memo is not None:
-        memo.clear()
+    batch.forget(src)
     return list(records)
 
 
@@ -282,15 +282,12 @@ def _sources(objects: Iterable[Any], field: str | None) -> Iterable[Source]:
 
 def _records(src: Source, loaded: dict[str, dict[str, Thumbnail]]) -> dict[str, Thumbnail]:
     if batch.is_complete(src):
-        memo = src.memo() or {}
-        return {k: v for k, v in memo.items() if isinstance(v, Thumbnail)}
+        return batch.memo_records(src)
     return loaded.get(source_key(src), {})
 
 
 def _remember(src: Source, made: dict[str, Thumbnail]) -> None:
-    memo = src.memo()
-    if memo is not None and made:
-        memo.update(made)
+    batch.remember(src, made)
 
 
 __all__ = [

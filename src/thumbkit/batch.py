@@ -36,9 +36,6 @@ from .thumbnail import Placeholder, Thumbnail
 VERSION_SPEC = "@version"
 FAILED_SPEC = "@failed"  # a remembered failure of the source (see thumbkit.failures)
 PSEUDO_SPECS = frozenset({VERSION_SPEC, FAILED_SPEC})  # records that are not thumbnails
-COMPLETE = "@complete"  # memo marker: the memo holds every record of its source
-VERSION = "@version"  # memo slot: the version found among the records
-FAST = "@fast"  # memo slot: answers to repeated get_thumbnail calls (see api._fast_slot)
 
 
 def version_record(src: Source, version: str) -> Thumbnail:
@@ -59,7 +56,7 @@ def version_record(src: Source, version: str) -> Thumbnail:
 def is_complete(src: Source) -> bool:
     memo = src.memo()
     # The location (storage and name), compared as text: no hashing on the hot path.
-    return memo is not None and memo.get(COMPLETE) == src.location
+    return memo is not None and memo.location == src.location
 
 
 def load(
@@ -164,29 +161,39 @@ def _read_manifest(src: Source) -> bool:
 def fill(src: Source, records: Mapping[str, Thumbnail]) -> None:
     """Memoise a complete record set on the source's object."""
     memo = src.memo()
-    if memo is None:
-        return
-    memo.clear()
-    memo.update(records)
-    memo[VERSION] = version_of(records)
-    memo[COMPLETE] = src.location
+    if memo is not None:
+        memo.fill(src.location, records, version_of(records))
+
+
+def remember(src: Source, records: Mapping[str, Thumbnail]) -> None:
+    """Add records made or learnt for the source to its object's memo (complete or not)."""
+    memo = src.memo()
+    if memo is not None and records:
+        memo.add(records)
+
+
+def forget(src: Source) -> None:
+    """Clear the memo on the source's object: its next lookup reads the store again."""
+    memo = src.memo()
+    if memo is not None:
+        memo.clear()
 
 
 def memo_hit(src: Source, spec: Any) -> Thumbnail | None:
     """The thumbnail for ``spec`` from a complete memo, with no I/O (None: not known here)."""
     memo = src.memo()
-    if memo is None or memo.get(COMPLETE) != src.location:
+    location = src.location
+    if memo is None or memo.location != location:
         return None
-    version = memo.get(VERSION, "")
-    identity = f"{src.location}@{version}" if version else src.location
-    hit = memo.get(key_for(identity, spec))
-    return hit if isinstance(hit, Thumbnail) else None
+    version = memo.version
+    return memo.records.get(key_for(f"{location}@{version}" if version else location, spec))
 
 
 def version_of(records: Mapping[str, Thumbnail]) -> str:
     return next((r.name for r in records.values() if r.spec == VERSION_SPEC), "")
 
 
-def memo_records(src: Source) -> Sequence[Thumbnail]:
-    memo = src.memo() or {}
-    return [v for v in memo.values() if isinstance(v, Thumbnail)]
+def memo_records(src: Source) -> dict[str, Thumbnail]:
+    """Every record memoised on the source's object, by key (a copy; complete or not)."""
+    memo = src.memo()
+    return dict(memo.records) if memo is not None else {}

@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 from django.db import models
 
 from . import files
-from .batch import PSEUDO_SPECS
+from .batch import PSEUDO_SPECS, forget
 from .exceptions import ThumbkitError
 from .keys import source_key
 from .progress import Progress as Progress  # re-exported: commands use bulk.Progress
@@ -424,9 +424,7 @@ def _forget_memos(sources: Sequence[Source], result: Removal) -> None:
     for record in result.removed:
         gone.setdefault(record.source_key, []).append(record.key)
     for src in sources:
-        memo = src.memo()
-        if memo is not None:
-            memo.clear()  # the next lookup reads the store again
+        forget(src)  # the next lookup reads the store again
     seen: set[str] = set()
     for src in sources:
         key = source_key(src)

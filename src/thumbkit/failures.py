@@ -37,7 +37,7 @@ from typing import Any
 from django.core.files import File
 from django.db.models.fields.files import FieldFile
 
-from .batch import FAILED_SPEC
+from .batch import FAILED_SPEC, remember
 from .conf import get_settings, on_reset
 from .exceptions import SourceError, SourceMissing, SourceTooLarge, SourceUnreadable, ThumbkitError
 from .keys import KEY_VERSION, source_key
@@ -191,9 +191,7 @@ def record(src: Source, exc: SourceError, specs: Iterable[Spec], previous: Any =
     except ThumbkitError:
         logger.warning("Could not remember the failure of %r", src.name, exc_info=True)
         return
-    memo = src.memo()
-    if memo is not None:
-        memo[key] = thumb  # this object's next lookup answers without the store
+    remember(src, {key: thumb})  # this object's next lookup answers without the store
 
 
 def failure_record(

@@ -23,6 +23,7 @@ from . import api, batch, hooks, peers, sourcesize
 from .conf import get_settings
 from .exceptions import GenerationError, LockTimeout, SourceError, StoreError
 from .keys import source_key
+from .memo import ATTRIBUTE
 from .source import Source, coerce
 from .spec import Spec
 from .stores import get_store
@@ -38,7 +39,7 @@ PENDING = "_thumbkit_pending"
 WRITTEN = "_thumbkit_written"
 PLAIN = "_thumbkit_plain"  # pre_save state of ImageSpecField sources that are plain fields
 SIZES = "_thumbkit_upload_sizes"  # oriented size of each file written through a field
-MEMO = "_thumbkit_memo"  # the attribute Source.memo() keeps resolved records in
+MEMO = ATTRIBUTE  # the one attribute a file object's Memo lives in (thumbkit.memo)
 
 # Failures of thumbnail work after a save: logged, because the save itself succeeded.
 RECOVERABLE = (SourceError, GenerationError, StoreError, LockTimeout)

@@ -25,6 +25,7 @@ from django.utils.module_loading import import_string
 
 from .conf import get_settings, on_reset
 from .exceptions import SourceError, SourceMissing, SourceTooLarge, StorageError
+from .memo import ATTRIBUTE, Memo
 
 logger = logging.getLogger("thumbkit")
 
@@ -80,16 +81,16 @@ class Source:
             raise _read_error(self.name, exc) from exc
         return _checked(data, cap)
 
-    def memo(self) -> dict[str, Any] | None:
-        """The per-object memo of resolved thumbnails, or None for bare names."""
+    def memo(self) -> Memo | None:
+        """The memo on the source's object (made on first use), or None for bare names."""
         if self.origin is None:
             return None
-        memo: dict[str, Any] | None = getattr(self.origin, "_thumbkit_memo", None)
+        memo: Memo | None = getattr(self.origin, ATTRIBUTE, None)
         if memo is None:
-            memo = {}
+            memo = Memo()
             try:
-                self.origin._thumbkit_memo = memo
-            except AttributeError:
+                setattr(self.origin, ATTRIBUTE, memo)
+            except AttributeError:  # an object that takes no attributes: nothing memoised
                 return None
         return memo
 
