@@ -24,6 +24,10 @@ from django.core.files.storage import FileSystemStorage
 RESULT_PREFIX = "BENCH-RESULT "
 REDIS_URL = os.environ.get("THUMBKIT_BENCH_REDIS", "redis://127.0.0.1:6379/12")
 PG = {"HOST": "127.0.0.1", "PORT": "5432", "USER": "postgres"}
+# Read by the orchestrator and inherited by its workers (see CountingStorage).
+STORAGE_CLASS = (
+    "UrlCountingStorage" if os.environ.get("THUMBKIT_BENCH_COUNT_URL") else "CountingStorage"
+)
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ def database(env: Env, name: str) -> dict[str, Any]:
 def base_settings(env: Env, name: str) -> dict[str, Any]:
     """Settings shared by every worker; libraries add their apps and options."""
     counting = {
-        "BACKEND": "benchmarks.common.CountingStorage",
+        "BACKEND": f"benchmarks.common.{STORAGE_CLASS}",
         "OPTIONS": {"location": str(env.media), "base_url": "/media/"},
     }
     return {
@@ -110,9 +114,12 @@ def configure(settings: dict[str, Any]) -> None:
 
 
 class CountingStorage(FileSystemStorage):
-    """FileSystemStorage that counts its calls (class-wide: sources and thumbnails alike).
+    """FileSystemStorage that counts its I/O calls (class-wide: sources and thumbnails alike).
 
-    ``url`` is counted apart from the I/O calls: it computes a string and touches no file.
+    ``url`` is not overridden: a subclass that overrides it is no longer a plain
+    FileSystemStorage to thumbkit (``thumbnail.url_is_pure``), which then asks the storage
+    for every URL instead of caching it, a path no real FileSystemStorage takes. Set
+    ``THUMBKIT_BENCH_COUNT_URL=1`` to count ``url`` calls too (:class:`UrlCountingStorage`).
     """
 
     calls: ClassVar[Counter[str]] = Counter()
@@ -155,6 +162,10 @@ class CountingStorage(FileSystemStorage):
     def get_created_time(self, name: str) -> Any:
         self._count("get_created_time")
         return super().get_created_time(name)
+
+
+class UrlCountingStorage(CountingStorage):
+    """CountingStorage that counts ``url`` calls too (which defeats thumbkit's URL cache)."""
 
     def url(self, name: str | None) -> str:
         self._count("url")
