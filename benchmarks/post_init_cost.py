@@ -24,8 +24,8 @@ def main() -> None:
 
     django.setup()
     from django.db.models.signals import post_init
-
     from tests.testapp.models import Member
+
     from thumbkit import peers
 
     names = [f.attname for f in Member._meta.concrete_fields]
@@ -48,8 +48,10 @@ def main() -> None:
     print(f"Model.from_db, {ROWS} rows of a model with a plain ImageField (median of 15):")
     print(f"  no receiver:       {bare:.2f} us/row")
     print(f"  thumbkit follows:  {followed:.2f} / {again:.2f} us/row (two measurements)")
-    print(f"  cost of following: {min(followed, again) - bare:+.2f} us/row "
-          f"({min(followed, again) / bare:.2f}x)")
+    print(
+        f"  cost of following: {min(followed, again) - bare:+.2f} us/row "
+        f"({min(followed, again) / bare:.2f}x)"
+    )
 
 
 if __name__ == "__main__":
