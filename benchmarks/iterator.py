@@ -17,8 +17,10 @@ rows fetch and a prefetch at the start of the chunk count in it): SQL statements
 thumbnail-record table (the db store's reads; the rows query and ``fetchmany`` of the
 server-side cursor are not store reads and are counted apart), Redis commands and round
 trips, storage calls. Memory at the end of chunks 1, 10 and 20: tracemalloc's current and
-peak (the peak reset at the start of each chunk), and the process's RSS. Each walk runs in
-its own process.
+peak (the peak reset at the start of each chunk), and the process's RSS; and where traced
+memory grew from chunk 10 to the end. Each configuration walks twice in its own process:
+the first walk fills thumbkit's bounded process caches (key digests and URLs, up to 16,384
+entries each), the second shows the steady state.
 """
 
 from __future__ import annotations
@@ -188,21 +190,34 @@ def rss() -> int:
 
 
 def walk(env: Env, kind: str, prefetch: bool, chunk: int) -> dict[str, Any]:
+    """Two walks in one process: the first fills thumbkit's bounded process caches (key
+    digests, URLs: up to 16,384 entries each), the second shows the steady state."""
     from django.db import connection
 
-    from thumbkit.models import ThumbnailRecord
-
     model = make_models()[kind]
-    read = reader(kind)
     queryset = model.objects.order_by("pk")
     if prefetch:
         queryset = queryset.prefetch_thumbnails("photo")
     connection.ensure_connection()
-    statements = Statements(ThumbnailRecord._meta.db_table)
-    chunks: list[dict[str, Any]] = []
     thumbs = Path(str(settings_module().MEDIA_ROOT)) / "thumbkit"
     files_before = files_in(thumbs)
-    tracemalloc.start()
+    tracemalloc.start(FRAMES)
+    first = one_pass(env, queryset, reader(kind), chunk)
+    second = one_pass(env, queryset, reader(kind), chunk)
+    tracemalloc.stop()
+    made = files_in(thumbs) - files_before
+    return {"kind": kind, "prefetch": prefetch, "made": made, **first, "second": second}
+
+
+def one_pass(env: Env, queryset: Any, read: Callable[[Any], Any], chunk: int) -> dict[str, Any]:
+    from django.db import connection
+
+    from thumbkit.models import ThumbnailRecord
+
+    statements = Statements(ThumbnailRecord._meta.db_table)
+    chunks: list[dict[str, Any]] = []
+    halfway: tracemalloc.Snapshot | None = None
+    aside = 0.0  # time spent taking the snapshot, left out of the walk's time
     started = time.perf_counter()
     with connection.execute_wrapper(statements):
         mark = snapshot(statements)
@@ -213,11 +228,36 @@ def walk(env: Env, kind: str, prefetch: bool, chunk: int) -> dict[str, Any]:
                 chunks.append(delta(len(chunks) + 1, mark, now))
                 mark = now
                 tracemalloc.reset_peak()
-    seconds = time.perf_counter() - started
-    tracemalloc.stop()
-    made = files_in(thumbs) - files_before
-    out = {"kind": kind, "prefetch": prefetch, "seconds": round(seconds, 2), "made": made}
-    return {**out, "chunks": chunks}
+                if len(chunks) == MEMORY_AT[1]:
+                    before = time.perf_counter()
+                    halfway = tracemalloc.take_snapshot()
+                    aside += time.perf_counter() - before
+    seconds = time.perf_counter() - started - aside
+    growth = grown(halfway, tracemalloc.take_snapshot()) if halfway is not None else []
+    return {"seconds": round(seconds, 2), "chunks": chunks, "growth": growth}
+
+
+FRAMES = 6  # frames kept per allocation: enough to see which cache or list holds it
+
+
+def grown(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot) -> list[str]:
+    """Where memory still allocated at the end of the walk grew since chunk 10: the largest
+    growths, each with the innermost frames in the benchmark's or thumbkit's code."""
+    lines = []
+    for stat in after.compare_to(before, "traceback")[:6]:
+        if stat.size_diff <= 0:
+            continue
+        frames = [f for f in stat.traceback if "/benchmarks/" not in f.filename][:3]
+        where = " < ".join(f"{short_path(f.filename)}:{f.lineno}" for f in frames)
+        lines.append(f"+{stat.size_diff / 1024:.0f} KiB ({stat.count_diff:+d} blocks) {where}")
+    return lines
+
+
+def short_path(filename: str) -> str:
+    for marker in ("/src/thumbkit/", "/site-packages/", "/lib/python3"):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    return filename
 
 
 def settings_module() -> Any:
@@ -374,8 +414,9 @@ def table(results: dict[str, Any]) -> str:
         "",
         "| store | model | prefetch_thumbnails | store SQL / chunk | other SQL / chunk "
         "| Redis cmds (trips) / chunk | storage I/O | made | tracemalloc current MiB "
-        "| tracemalloc peak MiB | RSS MiB | walk s |",
-        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| tracemalloc peak MiB | RSS MiB | walk s | 2nd walk: tracemalloc current MiB "
+        "| 2nd walk: RSS MiB | 2nd walk s |",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for w in results["walks"]:
         if "error" in w:
@@ -398,9 +439,28 @@ def table(results: dict[str, Any]) -> str:
             " / ".join(f"{c['traced_peak'] / MiB:.1f}" for c in at),
             " / ".join(f"{c['rss'] / MiB:.0f}" for c in at),
             f"{w['seconds']:.1f}",
+            *second_cells(w.get("second")),
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Largest growths of traced memory from chunk 10 to the end of the walk:", ""]
+    for w in results["walks"]:
+        if "error" not in w:
+            label = f"{w['store']} {w['kind']} prefetch={'yes' if w['prefetch'] else 'no'}"
+            lines += [f"- {label}, first walk:"] + [f"  - `{g}`" for g in w.get("growth", [])]
+            second = w.get("second") or {}
+            lines += ["  - second walk:"] + [f"    - `{g}`" for g in second.get("growth", [])]
     return "\n".join(lines)
+
+
+def second_cells(second: dict[str, Any] | None) -> list[str]:
+    if not second:
+        return ["-", "-", "-"]
+    at = [second["chunks"][n - 1] for n in MEMORY_AT if n <= len(second["chunks"])]
+    return [
+        " / ".join(f"{c['traced'] / MiB:.1f}" for c in at),
+        " / ".join(f"{c['rss'] / MiB:.0f}" for c in at),
+        f"{second['seconds']:.1f}",
+    ]
 
 
 def postgres_ok() -> bool:
