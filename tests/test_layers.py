@@ -52,6 +52,7 @@ LAYERS: dict[str, int] = {
     "strategies": LOOKUP,
     "generate": LOOKUP,
     "refs": LOOKUP,
+    "resolver": LOOKUP,  # the one spec resolver: declared, SPECS, generator id, geometry
     "hooks": LOOKUP,
     "api": LOOKUP,
     "registry": LOOKUP,  # imagekit's generator registry: specs by id, no model machinery

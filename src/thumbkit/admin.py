@@ -31,12 +31,10 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from . import api, batch, failures
+from . import api, batch, failures, resolver
 from .exceptions import ConfigurationError, SourceError
 from .html import img_tag
-from .registry import NotRegistered, register
 from .source import Source, coerce
-from .spec import Spec
 from .thumbnail import Placeholder, Thumbnail
 
 if TYPE_CHECKING:
@@ -195,34 +193,9 @@ def failure_text(exc: SourceError) -> SafeString:
 
 
 def thumbnail_of(file: FieldFile, spec: SpecLike) -> Thumbnail | Placeholder:
-    """``file``'s thumbnail for a spec in any form ``AdminThumbnail`` accepts."""
-    return api.get_thumbnail(file, resolve_spec(file, spec))
-
-
-def resolve_spec(file: FieldFile, spec: SpecLike) -> Spec:
-    """A spec for ``file``: declared thumbnail name, generator id, spec string, ImageSpec."""
-    if isinstance(spec, Spec):
-        return spec
-    if isinstance(spec, str):
-        declared = getattr(file.field, "thumbnails", None)
-        if declared and spec in declared:
-            return file.field.declared_spec(spec)  # type: ignore[attr-defined, no-any-return]
-        if ":" in spec:
-            try:
-                return _generator_spec(register.make(spec, source=file))
-            except NotRegistered:
-                pass  # not an id after all: parse it as a spec string
-        return api.get_spec(spec)
-    if isinstance(spec, type):
-        return _generator_spec(spec(source=file))
-    return _generator_spec(spec)
-
-
-def _generator_spec(generator: Any) -> Spec:
-    spec = getattr(generator, "spec", None)
-    if not isinstance(spec, Spec):
-        raise ConfigurationError(f"{generator!r} is not a spec: it has no Spec in .spec.")
-    return spec
+    """``file``'s thumbnail for a spec in any form ``AdminThumbnail`` accepts, resolved as
+    everywhere else (``thumbkit.resolver``: declared on the field, SPECS, generator id)."""
+    return api.get_thumbnail(file, resolver.resolve(spec, file))
 
 
 def _img(thumb: Any, attrs: Mapping[str, Any]) -> SafeString:

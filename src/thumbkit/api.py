@@ -11,7 +11,6 @@ failure record, read in the same round trip (``thumbkit.failures``), whatever th
 
 from __future__ import annotations
 
-import functools
 import secrets
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import replace
@@ -20,15 +19,15 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.db.models import Model
 
-from . import batch, failures, files, limits, refs
-from .conf import get_settings, on_reset
+from . import batch, failures, files, resolver
 from .exceptions import SourceMissing, StoreUnavailable
 from .keys import source_key, thumbnail_key
 from .memo import ATTRIBUTE as MEMO_ATTRIBUTE
 from .memo import Memo
+from .registry import register
 from .signals import thumbnails_deleted
 from .source import Source, coerce
-from .spec import Spec, parse
+from .spec import Spec
 from .stores import get_store
 from .strategies import generate_locked, get_strategy, is_stored, strategy_name
 from .thumbnail import Placeholder, Thumbnail
@@ -40,7 +39,9 @@ Result = Thumbnail | Placeholder
 def get_thumbnail(source: Any, geometry_or_name: str | Spec, **options: Any) -> Result:
     """The thumbnail of ``source`` for a geometry string or named spec.
 
-    ``source`` is a FieldFile, a Django File or a name on the default storage. A thumbnail
+    ``source`` is a FieldFile, a Django File or a name on the default storage. A name means
+    what ``thumbkit.resolver`` says: a thumbnail declared on the source's field, else
+    ``THUMBKIT["SPECS"]``, else a generator id, else a geometry string. A thumbnail
     missing from the store is served by the spec's strategy: made now (lazy, the default),
     or a stand-in (optimistic, deferred, on_demand; see ``thumbkit.strategies``).
     """
@@ -48,7 +49,7 @@ def get_thumbnail(source: Any, geometry_or_name: str | Spec, **options: Any) -> 
     if fast is not None and fast[1] in fast[0]:
         hit: Thumbnail = fast[0][fast[1]]
         return hit
-    spec = get_spec(geometry_or_name, **options)
+    spec = resolver.resolve(geometry_or_name, source, options)
     src = coerce(source)
     result = batch.memo_hit(src, spec) or resolve([(src, spec)])[0]
     if is_stored(result) and (
@@ -79,29 +80,10 @@ def _fast_slot(
 
 
 def get_spec(spec: str | Spec, **options: Any) -> Spec:
-    """Parse (and cache) a spec, refusing request sizes above LIMITS at once."""
-    if isinstance(spec, Spec) and not options:
-        parsed = spec
-    else:
-        try:
-            parsed = _parse_cached(spec, tuple(sorted(options.items())))
-        except TypeError:  # an unhashable option value: parse without the cache
-            parsed = parse(spec, **options)
-    limits.check_request(parsed, get_settings().limits)
-    return parsed
-
-
-@on_reset
-@functools.lru_cache(maxsize=1024)
-def _parse_cached(spec: str | Spec, options: tuple[tuple[str, Any], ...]) -> Spec:
-    parsed = parse(spec, **dict(options))
-    if isinstance(spec, str):
-        # A named spec with processors: its name (and JSON options) rebuild it elsewhere.
-        return refs.with_ref(parsed, refs.text_ref(spec, dict(options)))
-    if spec.ref is not None and (parsed.canonical, parsed.namer) != (spec.canonical, spec.namer):
-        # Options changed what the reference would rebuild: it no longer names this spec.
-        return replace(parsed, ref=None)
-    return parsed
+    """The spec a name or geometry string means without a source (``thumbkit.resolver``:
+    ``THUMBKIT["SPECS"]``, then a generator id, then the geometry), cached; request sizes
+    above LIMITS are refused at once."""
+    return resolver.resolve(spec, None, options)
 
 
 def resolve(requests: Sequence[Request]) -> list[Result]:
@@ -194,15 +176,33 @@ def prefetch_thumbnails(
     ``{(source name, spec text): thumbnail or None}`` for the ``specs`` given.
     """
     spec_list = [specs] if isinstance(specs, str | Spec) else list(specs)
-    parsed = [(str(s), get_spec(s)) for s in spec_list]
-    sources = list(_sources(objects_or_sources, field))
-    loaded = batch.load(sources, peers=False)
+    pairs = list(_sources(objects_or_sources, field))
+    first = pairs[0][0] if pairs else None
+    for spec in spec_list:
+        resolver.resolve(spec, first)  # an invalid spec raises before any store read
+    return _prefetched(pairs, spec_list)
+
+
+def _prefetched(
+    pairs: Sequence[tuple[Any, Source]], specs: Sequence[str | Spec]
+) -> dict[tuple[str, str], Thumbnail | None]:
+    """One store read for every source; each spec resolved for its source (``resolver``)."""
+    loaded = batch.load((src for _, src in pairs), peers=False)
     result: dict[tuple[str, str], Thumbnail | None] = {}
-    for src in sources:
+    # A page's sources share a field: a name is resolved once per field, not once per row
+    # (a generator id is asked for each source, since its spec may read the source).
+    per_field: dict[tuple[Any, str | Spec], Spec] = {}
+    for value, src in pairs:
         records = _records(src, loaded)
         versioned = replace(src, version=batch.version_of(records))
-        for text, spec in parsed:
-            result[(src.name, text)] = records.get(thumbnail_key(versioned, spec))
+        for spec in specs:
+            slot = (getattr(value, "field", None), spec)
+            parsed = per_field.get(slot)
+            if parsed is None:
+                parsed = resolver.resolve(spec, value)
+                if not (isinstance(spec, str) and spec in register):
+                    per_field[slot] = parsed
+            result[(src.name, str(spec))] = records.get(thumbnail_key(versioned, parsed))
     return result
 
 
@@ -214,17 +214,7 @@ def fetch_thumbnails(
     A size names a thumbnail declared on the image's field, or is any spec; empty files are
     skipped. One store round trip for all images; returns what ``prefetch_thumbnails`` does.
     """
-    pairs = [(image, coerce(image)) for image in images if image]
-    loaded = batch.load((src for _, src in pairs), peers=False)
-    result: dict[tuple[str, str], Thumbnail | None] = {}
-    for image, src in pairs:
-        records = _records(src, loaded)
-        versioned = replace(src, version=batch.version_of(records))
-        declared = getattr(getattr(image, "field", None), "thumbnails", {})
-        for size in sizes:
-            spec = image.field.declared_spec(size) if size in declared else get_spec(size)
-            result[(src.name, str(size))] = records.get(thumbnail_key(versioned, spec))
-    return result
+    return _prefetched([(image, coerce(image)) for image in images if image], list(sizes))
 
 
 def delete(source: Any, delete_file: bool = True) -> None:
@@ -271,11 +261,12 @@ aprefetch_thumbnails = sync_to_async(prefetch_thumbnails)
 adelete = sync_to_async(delete)
 
 
-def _sources(objects: Iterable[Any], field: str | None) -> Iterable[Source]:
+def _sources(objects: Iterable[Any], field: str | None) -> Iterable[tuple[Any, Source]]:
+    """(the value, its source): the value's field may declare the specs asked for."""
     for obj in objects:
         value = getattr(obj, field) if field and isinstance(obj, Model) else obj
         try:
-            yield coerce(value)
+            yield value, coerce(value)
         except SourceMissing:
             continue  # an empty field has nothing to prefetch
 

@@ -26,8 +26,7 @@ from django.db import models
 from django.db.models.fields.files import ImageFieldFile, ImageFileDescriptor
 from django.db.models.signals import post_delete, post_init, post_save, pre_delete
 
-from . import api, lifecycle, peers, refs
-from .conf import get_settings
+from . import api, lifecycle, peers, resolver
 from .exceptions import InvalidSpec
 from .forms import limits_formfield
 from .source import coerce
@@ -37,31 +36,8 @@ from .validators import ImageLimitsValidator, limits_validator, with_limits
 Declared = Mapping[str, Any]  # name -> geometry string, named spec, or dict of options
 
 
-def parse_declared(value: Any) -> Spec:
-    """A declared size: ``"100x100 crop"``, ``"card"`` or ``{"size": "100x100", "crop": ...}``.
-
-    In a dict, ``size`` may also be a ``(width, height)`` pair (django-athumb's style), with
-    ``None`` for a free side.
-    """
-    if isinstance(value, Spec | str):
-        return api.get_spec(value)
-    if isinstance(value, Mapping):
-        options = dict(value)
-        size = _geometry(options.pop("size", None), value)
-        return api.get_spec(size, **options)
-    raise InvalidSpec(f"A declared thumbnail is a string or a dict, not {value!r}.")
-
-
-def _geometry(size: Any, declared: Any) -> str:
-    if isinstance(size, str):
-        return size
-    if isinstance(size, list | tuple) and len(size) == 2:
-        width, height = (str(side) if side else "" for side in size)
-        return f"{width}x{height}" if height else width
-    raise InvalidSpec(
-        f"A declared thumbnail needs a 'size': a geometry string or a (width, height) pair; "
-        f"got {declared!r}."
-    )
+# A declared value as a spec (resolved without a source: "card" means SPECS["card"]).
+parse_declared = resolver.declared
 
 
 # Names a declared thumbnail cannot take: attribute access would give the mapping's method.
@@ -78,8 +54,9 @@ class Thumbnails(Mapping[str, api.Result]):
         field = self._file.field
         if name not in field.thumbnails:
             raise KeyError(self._unknown(name))
-        # get_thumbnail batches the row's peers (batch.load) on the first lookup.
-        return api.get_thumbnail(self._file, field.declared_spec(name))
+        # The resolver's first step gives the declared spec; get_thumbnail batches the row's
+        # peers (batch.load) on the first lookup.
+        return api.get_thumbnail(self._file, name)
 
     def __getattr__(self, name: str) -> api.Result:
         if name.startswith("_"):
@@ -155,8 +132,6 @@ class ImageField(models.ImageField):
         self.manifest_field = manifest_field
         self.generate_on_save = generate_on_save
         self.limits_validator = limits_validator(validate_limits)
-        self._specs: dict[str, Spec] = {}
-        self._specs_for: object = None
         super().__init__(*args, **kwargs)
         # A default validator, so model validation (full_clean, model forms) checks LIMITS
         # and migrations do not see it (deconstruct() leaves default validators out).
@@ -173,16 +148,8 @@ class ImageField(models.ImageField):
         def __get__(self, instance: Any, owner: Any) -> Any: ...
 
     def declared_spec(self, name: str) -> Spec:
-        # Parsed on first use, and again after settings change: named specs and LIMITS are
-        # settings, which are not read at import and may be overridden (tests, reloads).
-        current = get_settings()
-        if self._specs_for is not current:
-            self._specs, self._specs_for = {}, current
-        spec = self._specs.get(name)
-        if spec is None:
-            ref = refs.field_ref(self.model._meta.label, self.name, name)
-            spec = self._specs[name] = refs.with_ref(parse_declared(self.thumbnails[name]), ref)
-        return spec
+        """The spec of the declared thumbnail ``name`` (``thumbkit.resolver.field_spec``)."""
+        return resolver.field_spec(self, name)
 
     def declared_specs(self) -> list[Spec]:
         return [self.declared_spec(name) for name in self.thumbnails]

@@ -28,7 +28,7 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.utils.module_loading import import_string
 
-from . import api, refs
+from . import api, refs, resolver
 from .conf import get_settings
 from .engines import get_engine
 from .exceptions import InvalidSpec
@@ -134,15 +134,17 @@ class ImageSpec:
                 f"{type(self).__qualname__}.options has unsupported keys {sorted(options)}; "
                 f"supported: {', '.join(_OPTIONS + _IGNORED_OPTIONS)}."
             )
-        return api.get_spec(
+        return resolver.of_spec(
             Spec(None, None),
-            processors=list(self.processors or ()),
-            post_processors=list(self.post_processors or ()),
-            format=self.format,
-            storage=self.storage or _named(getattr(self, "cachefile_storage", None)),
-            strategy=self.strategy or _named(getattr(self, "cachefile_strategy", None)),
-            namer=self.namer,
-            **kwargs,
+            dict(
+                processors=list(self.processors or ()),
+                post_processors=list(self.post_processors or ()),
+                format=self.format,
+                storage=self.storage or _named(getattr(self, "cachefile_storage", None)),
+                strategy=self.strategy or _named(getattr(self, "cachefile_strategy", None)),
+                namer=self.namer,
+                **kwargs,
+            ),
         )
 
     def thumbnail(self) -> Thumbnail | Placeholder:

@@ -82,6 +82,10 @@ class Registry:
         if all(existing is not group for existing in groups):
             groups.append(group)
 
+    def __contains__(self, id: object) -> bool:
+        """Whether a generator is registered as ``id`` (the resolver's third step)."""
+        return id in self._generators
+
     def unregister(self, id: str) -> None:
         self._generators.pop(id, None)
         self._groups.pop(id, None)

@@ -38,7 +38,7 @@ from django.db.models.signals import (
     pre_save,
 )
 
-from . import api, lifecycle, peers, refs
+from . import api, lifecycle, peers, refs, resolver
 from .conf import get_settings
 from .exceptions import ConfigurationError
 from .forms import limits_formfield
@@ -193,7 +193,7 @@ class ImageSpecField:
     def spec_for(self, source: Any) -> Spec:
         """The generator's spec for ``source``, referenced by generator id (so the deferred
         and on-demand strategies can rebuild it in another process)."""
-        spec: Spec = self.generator(source).spec
+        spec = resolver.of_generator(self.generator(source))
         cached = self._refd
         if cached is not None and cached[0] is spec:
             return cached[1]

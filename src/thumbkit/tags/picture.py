@@ -23,6 +23,7 @@ from django import template
 from django.template.base import FilterExpression, Parser, Token
 from django.template.context import Context
 
+from .. import resolver
 from ..api import get_spec, resolve
 from ..conf import on_reset
 from ..exceptions import InvalidSpec
@@ -102,7 +103,8 @@ class PictureNode(template.Node):
         options = resolve_kwargs(self.options, context)
         secure = pop_https(context, options)
         own = {name: options.pop(name, None) for name in _OWN}
-        base = get_spec(self.spec.resolve(context), **options)  # invalid specs raise
+        # Resolved for the source (a name declared on its field first); invalid specs raise.
+        base = resolver.resolve(self.spec.resolve(context), source, options)
         formats = formats_of(own["formats"])
         widths = widths_of(own["widths"], base)
         variants = [(width, fmt) for fmt in formats for width in widths]
