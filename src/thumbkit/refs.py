@@ -8,9 +8,12 @@ pickle. A reference is one of::
     {"class": "myapp.specs.Thumbnail", "kwargs": {}}                  an ImageSpec subclass
     {"field": "app_label.Model.field", "name": "small"}               a declared field thumbnail
 
-Whoever builds a spec sets ``Spec.ref`` (``api.get_spec`` for named specs with processors,
-``ImageSpec`` for generators, ``ImageField`` for declared thumbnails). A spec without
-processors needs none: its canonical text parses back to the same spec.
+Whoever builds a spec sets ``Spec.ref`` (``thumbkit.resolver`` for named specs with
+processors and for declared thumbnails, ``ImageSpec`` for generators). A spec without
+processors needs none: its canonical text parses back to the same spec. Loading a reference
+ends in the resolver's steps: text through ``hooks.spec_from_text`` (``api.get_spec``), a
+field's thumbnail through ``field.declared_spec`` (``resolver.field_spec``), a generator
+through the registry; this module cannot import the resolver, which imports it.
 """
 
 from __future__ import annotations

@@ -207,6 +207,8 @@ def number(digits: str, what: str) -> int:
 
 
 def _named(name: str) -> Spec | None:
+    # THUMBKIT["SPECS"] only: which name wins over which (a field's declared thumbnail, a
+    # generator id) is thumbkit.resolver's decision, made above this layer.
     from .conf import get_settings
 
     specs = get_settings().specs
