@@ -324,21 +324,43 @@ def test_a_warm_lookup_resolves_nothing_again(
     assert calls == []  # answered from the file object's memo
 
 
-def test_prefetch_resolves_a_name_once_per_field(
+def test_a_page_resolves_a_name_once_per_field(
     media: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    rows = [
+    """The precedence runs once per (field, name); the rows after the first pay a dict lookup.
+    A generator id is asked for each source: its spec may read the source."""
+    declaring = [
         ManifestProfile.objects.create(photo=ContentFile(images.jpeg((80, 60)), name=f"{i}.jpg"))
         for i in range(5)
     ]
-    calls: list[Any] = []
-    real = resolver.resolve
+    plain = [
+        Photo.objects.create(image=ContentFile(images.jpeg((80, 60)), name=f"p{i}.jpg"))
+        for i in range(3)
+    ]
+    calls: list[tuple[str, Any]] = []
+    real = resolver._resolve_name
 
-    def counted(*args: Any, **kwargs: Any) -> Spec:
-        calls.append(args[0])
-        return real(*args, **kwargs)
+    def counted(value: str, field: Any, source: Any, options: Any) -> tuple[Spec, bool]:
+        calls.append((value, field))
+        return real(value, field, source, options)
 
-    monkeypatch.setattr(resolver, "resolve", counted)
-    found = api.prefetch_thumbnails(rows, "photo", ["card", "small"])
-    assert len(found) == 10
-    assert calls.count("card") == 2  # the early check, then once for the field
+    monkeypatch.setattr(resolver, "_resolve_name", counted)
+    resolver._answers.clear()
+    names = ["card", "small", "40x40"]
+    assert len(api.prefetch_thumbnails(declaring, "photo", names)) == 15
+    assert len(api.prefetch_thumbnails(plain, "image", names)) == 9
+    for row in ManifestProfile.objects.all():
+        assert api.get_thumbnail(row.photo, "card").name.endswith(".jpg")  # declared
+    for photo in Photo.objects.all():
+        assert api.get_thumbnail(photo.image, "card").name.endswith(".webp")  # SPECS
+    assert len(calls) == len(set(calls))  # nothing resolved twice
+    # 3 names x 2 fields; the rest are the declared values, resolved once without a field.
+    assert len([call for call in calls if call[1] is not None]) == 6
+    calls.clear()
+    avatars = [
+        IKProfile.objects.create(avatar=ContentFile(images.jpeg((80, 60)), name=f"a{i}.jpg"))
+        for i in range(3)
+    ]
+    for avatar in avatars:
+        api.get_thumbnail(avatar.avatar, AVATAR_ID)
+    assert len(calls) == 3

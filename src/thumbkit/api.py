@@ -24,7 +24,6 @@ from .exceptions import SourceMissing, StoreUnavailable
 from .keys import source_key, thumbnail_key
 from .memo import ATTRIBUTE as MEMO_ATTRIBUTE
 from .memo import Memo
-from .registry import register
 from .signals import thumbnails_deleted
 from .source import Source, coerce
 from .spec import Spec
@@ -189,20 +188,13 @@ def _prefetched(
     """One store read for every source; each spec resolved for its source (``resolver``)."""
     loaded = batch.load((src for _, src in pairs), peers=False)
     result: dict[tuple[str, str], Thumbnail | None] = {}
-    # A page's sources share a field: a name is resolved once per field, not once per row
-    # (a generator id is asked for each source, since its spec may read the source).
-    per_field: dict[tuple[Any, str | Spec], Spec] = {}
     for value, src in pairs:
         records = _records(src, loaded)
         versioned = replace(src, version=batch.version_of(records))
         for spec in specs:
-            slot = (getattr(value, "field", None), spec)
-            parsed = per_field.get(slot)
-            if parsed is None:
-                parsed = resolver.resolve(spec, value)
-                if not (isinstance(spec, str) and spec in register):
-                    per_field[slot] = parsed
-            result[(src.name, str(spec))] = records.get(thumbnail_key(versioned, parsed))
+            # Per source (its field may declare the name); a dict lookup after the first row.
+            key = thumbnail_key(versioned, resolver.resolve(spec, value))
+            result[(src.name, str(spec))] = records.get(key)
     return result
 
 

@@ -56,6 +56,16 @@ class Registry:
     def __init__(self) -> None:
         self._generators: dict[str, Any] = {}
         self._groups: dict[str, list[SourceGroup]] = {}
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` whenever a generator id is registered or unregistered (the
+        resolver forgets its cached answers: an id may now mean another spec)."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
 
     def generator(self, id: str, generator: Any = None) -> Any:
         """Register ``generator`` (an ImageSpec subclass or any callable) under ``id``.
@@ -73,7 +83,9 @@ class Registry:
         current = self._generators.get(id)
         if current is not None and not _same(current, generator):
             raise AlreadyRegistered(f"The generator id {id!r} is taken by {current!r}.")
-        self._generators[id] = generator
+        if current is not generator:
+            self._generators[id] = generator
+            self._changed()
         return generator
 
     def source_group(self, id: str, group: SourceGroup) -> None:
@@ -87,7 +99,8 @@ class Registry:
         return id in self._generators
 
     def unregister(self, id: str) -> None:
-        self._generators.pop(id, None)
+        if self._generators.pop(id, None) is not None:
+            self._changed()
         self._groups.pop(id, None)
 
     def get(self, id: str) -> Any:

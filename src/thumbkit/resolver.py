@@ -16,9 +16,10 @@ A declared value is itself resolved without a source (steps 2 to 4): ``{"card": 
 a field means ``SPECS["card"]``. Fields are asked by duck typing (``field.thumbnails``, a
 mapping of names, and ``field.declared_spec(name)``), so this module imports no adapter.
 
-Answers are cached where they cannot change between two calls: strings and options by
-settings (``_parse_cached``, cleared on a settings change), declared thumbnails on their
-field (by settings too). Generators are asked each time: they may read the source.
+Answers are cached where they cannot change between two calls: strings and options
+(``_parse_cached``), what a field declares under a name (``_answers``, by field and name),
+and declared thumbnails on their field; all follow settings changes. Generators are asked
+each time: they may read the source.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ from .spec import Spec, parse
 
 # The attribute of a field object that caches its declared specs: (settings, {name: Spec}).
 _DECLARED_CACHE = "_thumbkit_declared_specs"
-_NO_OPTIONS: Mapping[str, Any] = {}
 
 
 def resolve(value: Any, source: Any = None, options: Mapping[str, Any] | None = None) -> Spec:
@@ -46,16 +46,63 @@ def resolve(value: Any, source: Any = None, options: Mapping[str, Any] | None = 
     ImageSpec class (made with ``source=source``) or a generator object with a ``.spec``.
     """
     if isinstance(value, str):
-        declared = declared_on(source, value)
-        if declared is not None:
-            return of_spec(declared, options) if options else declared
-        if value in register and value not in get_settings().specs:
-            return of_spec(generator(value, source), options)
-        return of_spec(value, options)
+        field = None if source is None or isinstance(source, str) else _field_of(source)
+        items = tuple(options.items()) if options else ()
+        slot = (id(field), value, items)
+        try:
+            entry = _answers.get(slot)
+        except TypeError:  # an unhashable option value: resolve without the cache
+            return _resolve_name(value, field, source, options)[0]
+        if entry is not None and entry[0] is field:
+            return entry[1]
+        spec, lasting = _resolve_name(value, field, source, options)
+        if lasting:
+            _remember(slot, field, spec)
+        return spec
     if isinstance(value, Spec):
         return of_spec(value, options)
     made = value(source=source) if isinstance(value, type) else value
     return of_spec(of_generator(made), options)
+
+
+def _resolve_name(
+    value: str, field: Any, source: Any, options: Mapping[str, Any] | None
+) -> tuple[Spec, bool]:
+    """The precedence itself: declared on the field, SPECS, generator id, geometry; and
+    whether the answer may be cached (not a generator's: its spec may read the source)."""
+    declared = _declared_by(field, value)
+    if declared is not None:
+        return (of_spec(declared, options) if options else declared), True
+    if value in register and value not in get_settings().specs:
+        return of_spec(generator(value, source), options), False
+    return of_spec(value, options), True
+
+
+def _field_of(source: Any) -> Any:
+    return getattr(source, "field", None)
+
+
+class _Answers(dict[tuple[int, str, tuple[tuple[str, Any], ...]], tuple[Any, Spec]]):
+    """Resolved names by (id of the source's field or of None, name, options): a list page
+    asks the same few fields for the same few names on every row, and should pay one dict
+    lookup, not the precedence (a plain ImageField, which has no ``thumbnails``, would raise
+    and catch an AttributeError each time). The field is kept in the value, so a reused id
+    never answers for another field. Cleared when settings or the generator registry change.
+    """
+
+    def cache_clear(self) -> None:
+        self.clear()
+
+
+_ANSWERS_MAX = 4096  # entries; names may be any geometry string
+_answers = on_reset(_Answers())
+register.on_change(_answers.clear)
+
+
+def _remember(slot: tuple[int, str, tuple[tuple[str, Any], ...]], field: Any, spec: Spec) -> None:
+    if len(_answers) >= _ANSWERS_MAX:
+        _answers.clear()
+    _answers[slot] = (field, spec)
 
 
 def of_spec(spec: str | Spec, options: Mapping[str, Any] | None = None) -> Spec:
@@ -94,7 +141,10 @@ def _parse(spec: str | Spec, options: tuple[tuple[str, Any], ...]) -> Spec:
 
 def declared_on(source: Any, name: str) -> Spec | None:
     """Step 1: the thumbnail ``name`` declared on ``source``'s field, or None."""
-    field = getattr(source, "field", None)
+    return _declared_by(_field_of(source), name)
+
+
+def _declared_by(field: Any, name: str) -> Spec | None:
     if field is None:
         return None
     names = getattr(field, "thumbnails", None)
