@@ -71,6 +71,12 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--models", default="thumbkit,plain", help="thumbkit, plain or both")
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--no-trace",
+        action="store_true",
+        help="no tracemalloc: RSS alone, without tracemalloc's own memory and snapshot",
+    )
+    parser.add_argument("--prefetch-only", action="store_true", help="skip the walks without it")
     return parser.parse_args(argv)
 
 
@@ -189,7 +195,7 @@ def rss() -> int:
     return 0
 
 
-def walk(env: Env, kind: str, prefetch: bool, chunk: int) -> dict[str, Any]:
+def walk(env: Env, kind: str, prefetch: bool, chunk: int, trace: bool = True) -> dict[str, Any]:
     """Two walks in one process (with the prefetch): the first fills thumbkit's bounded
     process caches (key digests, URLs: up to 16,384 entries each), the second shows the
     steady state."""
@@ -202,7 +208,8 @@ def walk(env: Env, kind: str, prefetch: bool, chunk: int) -> dict[str, Any]:
     connection.ensure_connection()
     thumbs = Path(str(settings_module().MEDIA_ROOT)) / "thumbkit"
     files_before = files_in(thumbs)
-    tracemalloc.start(FRAMES)
+    if trace:
+        tracemalloc.start(FRAMES)
     first = one_pass(env, queryset, reader(kind), chunk)
     # Without the prefetch a walk costs a store read per row: one walk says enough.
     second = one_pass(env, queryset, reader(kind), chunk) if prefetch else None
@@ -230,12 +237,13 @@ def one_pass(env: Env, queryset: Any, read: Callable[[Any], Any], chunk: int) ->
                 chunks.append(delta(len(chunks) + 1, mark, now))
                 mark = now
                 tracemalloc.reset_peak()
-                if len(chunks) == MEMORY_AT[1]:
+                if len(chunks) == MEMORY_AT[1] and tracemalloc.is_tracing():
                     before = time.perf_counter()
                     halfway = tracemalloc.take_snapshot()
                     aside += time.perf_counter() - before
     seconds = time.perf_counter() - started - aside
     growth = grown(halfway, tracemalloc.take_snapshot()) if halfway is not None else []
+    halfway = None  # the snapshot is big: not alive during the next walk
     return {"seconds": round(seconds, 2), "chunks": chunks, "growth": growth}
 
 
@@ -315,7 +323,7 @@ def worker_main(job: dict[str, Any]) -> None:
     elif action == "copy":
         emit(copy_to_store())
     elif action == "walk":
-        emit(walk(env, job["kind"], job["prefetch"], job["chunk"]))
+        emit(walk(env, job["kind"], job["prefetch"], job["chunk"], job.get("trace", True)))
     else:
         raise SystemExit(f"unknown action {action!r}")
 
@@ -364,9 +372,10 @@ def bench(args: argparse.Namespace, db: str, redis: bool) -> dict[str, Any]:
                 copied = run_worker({**base, "store": store, "action": "copy"})
                 print(f"iterator: redis filled ({copied})")
             for kind in args.models.split(","):
-                for prefetch in (True, False):
+                for prefetch in (True,) if args.prefetch_only else (True, False):
                     job = {**base, "store": store, "action": "walk", "kind": kind}
-                    out = run_worker({**job, "prefetch": prefetch, "chunk": args.chunk})
+                    job.update(prefetch=prefetch, chunk=args.chunk, trace=not args.no_trace)
+                    out = run_worker(job)
                     results["walks"].append({"store": store, **out})
                     print(f"iterator: {store} {kind} prefetch={prefetch}: {summary(out)}")
     finally:
