@@ -15,6 +15,7 @@ from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .source import Source
     from .thumbnail import Thumbnail
 
 ATTRIBUTE = "_thumbkit_memo"  # the one attribute a memo takes on its file object
@@ -28,15 +29,18 @@ class Memo:
     failed here): only a complete memo answers a lookup with no I/O, and only for the file
     it was filled for. ``answers`` maps a repeated ``get_thumbnail`` call (file name, spec,
     options) to its stored thumbnail, so the call is answered before any parsing.
+    ``source`` is the ``Source`` last made from the object (``source.coerce``), reused
+    while the object's name and storage are the ones it was made from.
     """
 
-    __slots__ = ("answers", "location", "records", "version")
+    __slots__ = ("answers", "location", "records", "source", "version")
 
     def __init__(self) -> None:
         self.location: str | None = None
         self.version = ""
         self.records: dict[str, Thumbnail] = {}
         self.answers: dict[Hashable, Thumbnail] = {}
+        self.source: Source | None = None
 
     def fill(self, location: str, records: Mapping[str, Thumbnail], version: str) -> None:
         """Hold exactly ``records``, every record of the source at ``location``."""

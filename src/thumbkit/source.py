@@ -14,6 +14,7 @@ import logging
 import os
 import weakref
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from django.core.exceptions import SuspiciousOperation
@@ -47,7 +48,7 @@ class Source:
     # memoised on it, so a template that asks twice pays once. Not part of the identity.
     origin: Any = field(default=None, compare=False, repr=False)
 
-    @property
+    @cached_property
     def location(self) -> str:
         """Where the file is (``"<storage id>:<name>"``): the same for every version."""
         return f"{self.storage_id}:{self.name}"
@@ -131,10 +132,7 @@ def coerce(source: Any, storage: Storage | None = None, version: str = "") -> So
     if isinstance(source, Source):
         return source
     if isinstance(source, FieldFile):
-        if not source.name:
-            raise SourceMissing("The file field is empty.")
-        name = checked_name(source.name)
-        return Source(name, source.storage, storage_id(source.storage), version, source)
+        return _field_source(source, version)
     if isinstance(source, File):
         if not source.name:
             raise SourceMissing("The file has no name.")
@@ -148,6 +146,24 @@ def coerce(source: Any, storage: Storage | None = None, version: str = "") -> So
     if source is None or source == "":
         raise SourceMissing("No source given.")
     raise TypeError(f"Cannot use {type(source).__name__} as a thumbnail source.")
+
+
+def _field_source(file: FieldFile, version: str) -> Source:
+    """A FieldFile's Source, made once per file object: a page asks for it for every
+    thumbnail of the row (and its peers' read), and a FieldFile keeps its own memo."""
+    memo: Memo | None = file.__dict__.get(ATTRIBUTE)
+    if memo is None:
+        memo = file.__dict__[ATTRIBUTE] = Memo()
+    known = memo.source
+    if not version and known and known.name == file.name and known.storage is file.storage:
+        return known
+    if not file.name:
+        raise SourceMissing("The file field is empty.")
+    name = checked_name(file.name)
+    made = Source(name, file.storage, storage_id(file.storage), version, file)
+    if not version:
+        memo.source = made
+    return made
 
 
 def checked_name(name: str) -> str:

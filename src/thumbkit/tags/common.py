@@ -89,9 +89,21 @@ def pop_https(context: Context, options: dict[str, Any]) -> bool:
     """
     if options.pop(FORCE_SSL, False):
         return True
-    request = context.get("request")
-    is_secure = getattr(request, "is_secure", None)
-    return bool(is_secure is not None and is_secure())
+    return request_is_secure(context)
+
+
+_SECURE = "thumbkit:secure"  # render_context key: whether this render's request is secure
+
+
+def request_is_secure(context: Context) -> bool:
+    """Whether the ``request`` context variable is a secure request; asked once per
+    template render (a page's tags all see the same request)."""
+    known: bool | None = context.render_context.get(_SECURE)
+    if known is None:
+        request = context.get("request")
+        is_secure = getattr(request, "is_secure", None)
+        known = context.render_context[_SECURE] = bool(is_secure is not None and is_secure())
+    return known
 
 
 def lookup(source: Any, what: Any, get: Callable[[], T]) -> T | None:

@@ -33,12 +33,14 @@ from ..exceptions import InvalidSpec
 from ..processors import Anchor
 from ..registry import register
 from .common import (
+    FORCE_SSL,
     Bits,
     Kwargs,
     Result,
     lookup,
     pop_https,
     render_inline,
+    request_is_secure,
     resolve_kwargs,
     split_bits,
     with_https,
@@ -122,9 +124,16 @@ class ThumbnailNode(template.Node):
     ) -> None:
         self.source, self.spec, self.options, self.attrs = source, spec, options, attrs
         self.var, self.nodelist, self.empty = var, nodelist or NodeList(), empty or NodeList()
+        # A literal spec and literal options (the usual case) are read once, here: a page
+        # renders the tag once per row, and nothing about them changes between rows.
+        self.constant = _constant_request(spec, options)
 
     def thumbnail(self, context: Context) -> Result | None:
         source = self.source.resolve(context)
+        if self.constant is not None:
+            spec, options, force_ssl = self.constant
+            found = lookup(source, spec, lambda: get_thumbnail(source, spec, **options))
+            return with_https(found, force_ssl or request_is_secure(context))
         spec = self.spec.resolve(context)
         options = resolve_kwargs(self.options, context)
         secure = pop_https(context, options)
@@ -146,6 +155,30 @@ class ThumbnailNode(template.Node):
             return self.empty.render(context)
         with context.push(**{self.var: thumb}):
             return self.nodelist.render(context)
+
+
+def _constant_request(
+    spec: FilterExpression, options: Kwargs
+) -> tuple[str, dict[str, Any], bool] | None:
+    """(spec, options, force_ssl) when the tag's spec and options are all literals.
+
+    None when any is a variable or has a filter, or when the spec is imagekit's dimensions
+    (that tag may be in imagekit's order at render time), or when the options are invalid
+    (the render raises as it always did).
+    """
+    values = [spec, *options.values()]
+    if any(value.is_var or value.filters for value in values):
+        return None
+    text = spec.resolve(Context())
+    if not isinstance(text, str) or is_dimensions(text):
+        return None
+    resolved = {name: value.resolve(Context()) for name, value in options.items()}
+    force_ssl = bool(resolved.pop(FORCE_SSL, False))
+    try:
+        imagekit_crop(resolved)
+    except InvalidSpec:
+        return None
+    return str(text), resolved, force_ssl
 
 
 class ImagekitThumbnailNode(template.Node):
