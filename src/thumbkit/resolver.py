@@ -139,11 +139,6 @@ def _parse(spec: str | Spec, options: tuple[tuple[str, Any], ...]) -> Spec:
     return parsed
 
 
-def declared_on(source: Any, name: str) -> Spec | None:
-    """Step 1: the thumbnail ``name`` declared on ``source``'s field, or None."""
-    return _declared_by(_field_of(source), name)
-
-
 def _declared_by(field: Any, name: str) -> Spec | None:
     if field is None:
         return None
@@ -214,4 +209,4 @@ def of_generator(generator: Any) -> Spec:
     return spec
 
 
-__all__ = ["declared", "declared_on", "field_spec", "generator", "of_generator", "resolve"]
+__all__ = ["declared", "field_spec", "generator", "of_generator", "resolve"]
