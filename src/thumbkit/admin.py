@@ -10,8 +10,8 @@
         list_display = ("__str__", "admin_thumbnail")
         admin_thumbnail = AdminThumbnail(image_field="image")
 
-A changelist page costs one store round trip for all its thumbnails: rows of a model with
-thumbkit fields batch on their own (``thumbkit.peers``), and ``ThumbnailAdminMixin`` reads
+A changelist page costs one store round trip for all its thumbnails: rows loaded together
+batch on their own, any file field (``thumbkit.peers``), and ``ThumbnailAdminMixin`` reads
 the sources of every ``AdminThumbnail`` column of the page in one go, whatever their fields.
 """
 
