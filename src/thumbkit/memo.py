@@ -47,7 +47,9 @@ class Memo:
         self.location = location
         self.version = version
         self.records = dict(records)
-        self.answers = {}  # answers were found among the records this replaces
+        # Answers were found among the records this replaces. Cleared in place: a lookup
+        # that fills the memo holds this dict to write its answer into afterwards.
+        self.answers.clear()
 
     def add(self, records: Mapping[str, Thumbnail]) -> None:
         """Remember records made or learnt here (complete or not, the memo stays so)."""
@@ -58,7 +60,7 @@ class Memo:
         self.location = None
         self.version = ""
         self.records = {}
-        self.answers = {}
+        self.answers.clear()
 
     def __repr__(self) -> str:
         state = f"complete for {self.location!r}" if self.location is not None else "partial"

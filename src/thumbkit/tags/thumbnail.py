@@ -162,15 +162,15 @@ def _constant_request(
 ) -> tuple[str, dict[str, Any], bool] | None:
     """(spec, options, force_ssl) when the tag's spec and options are all literals.
 
-    None when any is a variable or has a filter, or when the spec is imagekit's dimensions
-    (that tag may be in imagekit's order at render time), or when the options are invalid
-    (the render raises as it always did).
+    None when any is a variable or has a filter, or when the options are invalid (the
+    render raises as it always did). A literal spec is never a file, so such a tag is never
+    served in imagekit's order at render time.
     """
     values = [spec, *options.values()]
     if any(value.is_var or value.filters for value in values):
         return None
     text = spec.resolve(Context())
-    if not isinstance(text, str) or is_dimensions(text):
+    if not isinstance(text, str):
         return None
     resolved = {name: value.resolve(Context()) for name, value in options.items()}
     force_ssl = bool(resolved.pop(FORCE_SSL, False))
