@@ -96,8 +96,8 @@ def settings(env: Env, store: str) -> dict[str, Any]:
 def make_models() -> dict[str, Any]:
     from django.db import models
 
+    from thumbkit.adapters.query import ThumbnailQuerySet
     from thumbkit.fields import ImageField
-    from thumbkit.query import ThumbnailQuerySet
 
     def model(class_name: str, photo: Any) -> Any:
         attrs = {
@@ -164,8 +164,8 @@ def recreate_database(env: Env) -> None:
 
 def copy_to_store() -> dict[str, Any]:
     """Fill the configured (redis) store with the db store's records."""
-    from thumbkit.stores import get_store
-    from thumbkit.stores.db import DatabaseStore
+    from thumbkit.lookup.stores import get_store
+    from thumbkit.lookup.stores.db import DatabaseStore
 
     records = list(DatabaseStore().iter_all())
     get_store().set_many(records)

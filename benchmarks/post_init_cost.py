@@ -1,7 +1,7 @@
 """What following a model for automatic batching costs a row that never asks for a thumbnail.
 
-thumbkit connects one ``post_init`` receiver (``thumbkit.peers.join``) to every model with a
-file field. This times ``Model.from_db`` (what a queryset does per row) for 10,000 rows of a
+thumbkit connects one ``post_init`` receiver (``thumbkit.adapters.peers.join``) to every model with
+a file field. This times ``Model.from_db`` (what a queryset does per row) for 10,000 rows of a
 model with a plain ``models.ImageField``, with the receiver connected and disconnected, and
 prints the cost per row and the ratio. Run: ``python benchmarks/post_init_cost.py``.
 """
@@ -26,7 +26,7 @@ def main() -> None:
     from django.db.models.signals import post_init
     from tests.testapp.models import Member
 
-    from thumbkit import peers
+    from thumbkit.adapters import peers
 
     names = [f.attname for f in Member._meta.concrete_fields]
     values = [(i, f"m{i}", f"profiles/p-{i:04}.jpg", "", "") for i in range(ROWS)]

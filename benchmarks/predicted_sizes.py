@@ -32,10 +32,10 @@ django.setup()
 from PIL import Image  # noqa: E402
 from tests import images  # noqa: E402
 
-from thumbkit import api, fallback  # noqa: E402
-from thumbkit.keys import thumbnail_key  # noqa: E402
-from thumbkit.source import coerce  # noqa: E402
-from thumbkit.sourcesize import Known, measure  # noqa: E402
+from thumbkit.lookup import api, fallback  # noqa: E402
+from thumbkit.lookup.keys import thumbnail_key  # noqa: E402
+from thumbkit.lookup.source import coerce  # noqa: E402
+from thumbkit.lookup.sourcesize import Known, measure  # noqa: E402
 
 
 def per_call(func: object, number: int) -> float:
@@ -46,10 +46,10 @@ def sample(engine_name: str, seed: int) -> None:
     from django.test import override_settings
 
     from thumbkit.conf import get_settings
-    from thumbkit.engines import get_engine
+    from thumbkit.core.engines import get_engine
+    from thumbkit.core.spec import parse
     from thumbkit.exceptions import ThumbkitError
-    from thumbkit.registry import register
-    from thumbkit.spec import parse
+    from thumbkit.lookup.registry import register
 
     rng = random.Random(seed)
     checked = unknown = wrong = 0

@@ -183,10 +183,10 @@ def steps(page: Any, template: str) -> dict[str, float | None]:
     from django.template import Context, Template
 
     import thumbkit
-    from thumbkit import batch, resolver
-    from thumbkit.memo import ATTRIBUTE
-    from thumbkit.source import coerce
-    from thumbkit.thumbnail import Thumbnail
+    from thumbkit.lookup import batch, resolver
+    from thumbkit.lookup.memo import ATTRIBUTE
+    from thumbkit.lookup.source import coerce
+    from thumbkit.lookup.thumbnail import Thumbnail
 
     rows = list(page.model.objects.order_by("pk")[:ROWS])
     read = lookup_readers(template)

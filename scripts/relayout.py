@@ -81,6 +81,7 @@ KEEP = {
     "tasks",
     "validators",
     "processors",
+    "utils",  # imagekit's imagekit.utils counterpart (get_field_info), named in the imagekit guide
     "optimize",
 }
 

@@ -1,7 +1,7 @@
 """Helpers for the batching tests: a corpus of real thumbnails made once, rows, counters.
 
 Generating 2 x 1000 sources x 3 specs takes a while, so :func:`build_corpus` does it once per
-session, for real (``thumbkit.api.ensure`` on every row, the manifest column written by
+session, for real (``thumbkit.lookup.api.ensure`` on every row, the manifest column written by
 thumbkit), and keeps the files, the store records and the manifests it produced. Each test
 then creates its own rows with the same file names and puts the same records back in its
 own store (a bulk insert), so every test starts from exactly what generation left behind.
@@ -27,12 +27,12 @@ from PIL import Image
 from tests import images
 from tests.api_support import only_storage
 from tests.testapp.models import ManifestProfile, Profile
-from thumbkit.api import ensure, get_spec
-from thumbkit.keys import source_key
-from thumbkit.source import coerce
-from thumbkit.spec import Spec
-from thumbkit.stores import get_store
-from thumbkit.thumbnail import Thumbnail
+from thumbkit.core.spec import Spec
+from thumbkit.lookup.api import ensure, get_spec
+from thumbkit.lookup.keys import source_key
+from thumbkit.lookup.source import coerce
+from thumbkit.lookup.stores import get_store
+from thumbkit.lookup.thumbnail import Thumbnail
 
 FILESYSTEM = "django.core.files.storage.FileSystemStorage"
 STRICT = "tests.api_support.StrictStorage"

@@ -150,7 +150,7 @@ def media_storage(request: pytest.FixtureRequest) -> Media:
 @pytest.fixture
 def renders(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many decodes the Pillow engine did: one entry per render call, its number of specs."""
-    from thumbkit.engines.pillow import PillowEngine
+    from thumbkit.core.engines.pillow import PillowEngine
 
     calls: list[int] = []
     real = PillowEngine.render

@@ -58,7 +58,8 @@ def pillow_state() -> dict[str, str]:
 
 def where(exc: BaseException, frames: int = 3) -> str:
     """The innermost frames of a traceback and the last one in thumbkit, innermost first,
-    e.g. ``PIL/TiffImagePlugin.py:1190 _seek <- ... <- thumbkit/engines/pillow.py:148 _frames``."""
+    e.g. ``PIL/TiffImagePlugin.py:1190 _seek <- ... <- thumbkit/core/engines/pillow.py:148
+    _frames``."""
     stack = traceback.extract_tb(exc.__traceback__)
     shown = stack[-frames:]
     ours = [f for f in stack if "thumbkit/" in f.filename]
@@ -148,7 +149,7 @@ class Worker:
         from django.core.files.storage import default_storage
         from PIL import Image
 
-        from thumbkit.thumbnail import Thumbnail
+        from thumbkit.lookup.thumbnail import Thumbnail
 
         if not isinstance(thumbnail, Thumbnail) or not thumbnail:
             return f"not a stored thumbnail: {thumbnail!r}"
@@ -188,7 +189,7 @@ class Worker:
         return found
 
     def _thumbnail_records(self, name: str) -> list[str]:
-        from thumbkit import batch
+        from thumbkit.lookup import batch
         from thumbkit.models import ThumbnailRecord
 
         pseudo = getattr(batch, "PSEUDO_SPECS", {batch.VERSION_SPEC})
@@ -216,7 +217,7 @@ def planted(kind: str, media: Path) -> Iterator[None]:
     an allocation above the address-space cap."""
     from PIL import Image
 
-    from thumbkit.engines.pillow import PillowEngine
+    from thumbkit.core.engines.pillow import PillowEngine
 
     if kind == "crash":
         os.abort()

@@ -12,8 +12,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests import images
 from tests.s3 import Media, name_in_url
-from thumbkit.stores import get_store
-from thumbkit.thumbnail import Thumbnail
+from thumbkit.lookup.stores import get_store
+from thumbkit.lookup.thumbnail import Thumbnail
 
 
 @pytest.fixture

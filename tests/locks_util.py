@@ -20,7 +20,7 @@ def child_hold(config: dict[str, Any], key: str, timeout: float, taken: Any) -> 
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
-    from thumbkit.stores import get_store
+    from thumbkit.lookup.stores import get_store
 
     held = get_store().lock(key, timeout)
     if held.__enter__():

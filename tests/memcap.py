@@ -49,8 +49,8 @@ settings.configure(
 )
 django.setup()
 from thumbkit.conf import get_settings
-from thumbkit.engines import engine_class
-from thumbkit.spec import parse
+from thumbkit.core.engines import engine_class
+from thumbkit.core.spec import parse
 
 data = open(data_path, "rb").read()
 before = high_water_kib()

@@ -20,9 +20,9 @@ from django.core.files.storage import FileSystemStorage
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
-from thumbkit.engines import Rendered
-from thumbkit.engines.pillow import PillowEngine
-from thumbkit.thumbnail import Thumbnail
+from thumbkit.core.engines import Rendered
+from thumbkit.core.engines.pillow import PillowEngine
+from thumbkit.lookup.thumbnail import Thumbnail
 
 T = TypeVar("T")
 
@@ -342,7 +342,7 @@ def _child_run(config: dict[str, Any], barrier: Any) -> dict[str, Any]:
 def child_hold_lock(config: dict[str, Any], key: str, timeout: float, taken: Any) -> None:
     """Take the generation lock of ``key`` and hang holding it until killed."""
     _child_setup(config)
-    from thumbkit.stores import get_store
+    from thumbkit.lookup.stores import get_store
 
     held = get_store().lock(key, timeout)
     if held.__enter__():

@@ -35,11 +35,11 @@ from thumbkit.admin import (
     prefetch_rows,
     thumbnail_columns,
 )
+from thumbkit.core.spec import Spec
 from thumbkit.exceptions import ConfigurationError
+from thumbkit.lookup.stores import get_store
+from thumbkit.lookup.thumbnail import Thumbnail
 from thumbkit.processors import ResizeToFill
-from thumbkit.spec import Spec
-from thumbkit.stores import get_store
-from thumbkit.thumbnail import Thumbnail
 
 pytestmark = pytest.mark.django_db
 
@@ -162,7 +162,7 @@ def test_changelist_of_100_photos_costs_one_store_round_trip(
 
 
 def test_plain_rows_batch_without_the_mixin(sources: Any) -> None:
-    """Django ImageField rows loaded together batch by themselves (``thumbkit.peers``): a
+    """Django ImageField rows loaded together batch by themselves (``thumbkit.adapters.peers``): a
     column on its own reads every row's records at once, as ``prefetch_rows`` does."""
     photos(sources("admin-nomixin", 10))
     column = AdminThumbnail(image_field="image")

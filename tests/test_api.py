@@ -26,11 +26,11 @@ from thumbkit import (
     get_thumbnail,
     prefetch_thumbnails,
 )
-from thumbkit.batch import PSEUDO_SPECS, VERSION_SPEC
+from thumbkit.core.spec import parse
 from thumbkit.exceptions import InvalidSpec, SourceMissing
+from thumbkit.lookup.batch import PSEUDO_SPECS, VERSION_SPEC
+from thumbkit.lookup.source import coerce
 from thumbkit.models import ThumbnailRecord
-from thumbkit.source import coerce
-from thumbkit.spec import parse
 
 pytestmark = pytest.mark.django_db
 
@@ -301,8 +301,8 @@ def test_async_twins_under_asyncio_run(media: Media) -> None:
 
 
 def test_several_specs_of_one_source_read_it_once(fs_media: Media, monkeypatch: Any) -> None:
-    from thumbkit import api
-    from thumbkit.engines.pillow import PillowEngine
+    from thumbkit.core.engines.pillow import PillowEngine
+    from thumbkit.lookup import api
 
     renders: list[int] = []
     real = PillowEngine.render

@@ -17,7 +17,6 @@ from tests.conftest import thumbkit_settings
 from tests.s3 import Media
 from tests.testapp.models import Photo
 from thumbkit import get_thumbnail
-from thumbkit.batch import FAILED_SPEC
 from thumbkit.exceptions import (
     OutputTooLarge,
     SourceError,
@@ -28,6 +27,7 @@ from thumbkit.exceptions import (
     StoreError,
     ThumbkitError,
 )
+from thumbkit.lookup.batch import FAILED_SPEC
 from thumbkit.models import GenerationLock, ThumbnailRecord
 
 pytestmark = pytest.mark.django_db

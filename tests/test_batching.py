@@ -30,10 +30,11 @@ from tests import batching_util as bu
 from tests.batching_util import COUNT_SQL, ROWS_SQL, STORE_SQL, Corpus, queries
 from tests.stores_util import locmem_trips, redis_trips
 from tests.testapp.models import ManifestProfile, Post, Profile, Team
-from thumbkit import peers, prefetch_thumbnails
-from thumbkit.query import ThumbnailQuerySet, prefetch_objects
-from thumbkit.stores import get_store
-from thumbkit.stores.redis import RedisStore
+from thumbkit import prefetch_thumbnails
+from thumbkit.adapters import peers
+from thumbkit.adapters.query import ThumbnailQuerySet, prefetch_objects
+from thumbkit.lookup.stores import get_store
+from thumbkit.lookup.stores.redis import RedisStore
 
 HAS_FETCH_MODES = django.VERSION >= (6, 1)
 needs_fetch_modes = pytest.mark.skipif(
@@ -733,8 +734,8 @@ def test_threads_have_their_own_cohorts(corpus: Corpus, redis_prefix: str) -> No
 
 
 def is_resolved(profile: Profile) -> bool:
-    from thumbkit import batch
-    from thumbkit.source import coerce
+    from thumbkit.lookup import batch
+    from thumbkit.lookup.source import coerce
 
     return batch.is_complete(coerce(profile.photo))
 

@@ -30,11 +30,13 @@ from tests import batching_util as bu
 from tests.api_support import only_storage
 from tests.stores_util import redis_trips
 from tests.testapp.models import Member, Membership, Photo, Profile
-from thumbkit import get_thumbnail, peers
-from thumbkit.keys import source_key
-from thumbkit.source import coerce
-from thumbkit.stores import get_store
-from thumbkit.stores.redis import RedisStore
+from thumbkit import get_thumbnail
+from thumbkit.adapters import peers
+from thumbkit.exceptions import SourceMissing
+from thumbkit.lookup.keys import source_key
+from thumbkit.lookup.source import coerce
+from thumbkit.lookup.stores import get_store
+from thumbkit.lookup.stores.redis import RedisStore
 
 HAS_FETCH_MODES = django.VERSION >= (6, 1)
 
@@ -261,10 +263,30 @@ def test_every_image_field_of_the_rows_is_read_with_the_first(corpus: bu.Corpus)
 
 
 @pytest.mark.django_db
+def test_a_peer_with_an_unusable_name_does_not_fail_its_rows_lookup(corpus: bu.Corpus) -> None:
+    """A row whose file name no storage can hold (a NUL byte) is left out of its peers' read:
+    the good rows' lookups make one read, and only the bad row's own lookup fails."""
+    with bu.strict(corpus):
+        names = install(corpus, 5)
+        Member.objects.create(name="bad", photo="profiles/a\x00b.jpg")
+        with counted("default") as (sql, _, _):
+            members = list(Member.objects.all())
+            urls = [m.thumbnail_photo() for m in members[:5]]
+        assert len(sql) == 2
+        assert bu.keys_in(sql[1]) == bu.source_keys(names)
+        assert len(set(urls)) == 5
+        with pytest.raises(SourceMissing, match="NUL"):
+            members[5].thumbnail_photo()
+        html = TEMPLATES["block"].render(Context({"page": members}))
+        assert html.count("<li ") == 6
+        assert html.count("<img ") == 10  # the bad row degrades to nothing
+
+
+@pytest.mark.django_db
 def test_iterator_chunks_batch_with_an_explicit_prefetch(corpus: bu.Corpus) -> None:
     """``.iterator()`` creates its rows one at a time, so no cohort spans a chunk; the
     explicit ``prefetch_thumbnails`` on the queryset reads once per chunk, plain field or not."""
-    from thumbkit.query import ThumbnailQuerySet
+    from thumbkit.adapters.query import ThumbnailQuerySet
 
     with bu.strict(corpus):
         names = install(corpus, 100)

@@ -18,9 +18,9 @@ from tests import images
 from tests.api_support import Images, only_storage
 from tests.testapp.models import Photo
 from thumbkit import prefetch_thumbnails
-from thumbkit.api import get_spec, resolve
-from thumbkit.source import coerce
-from thumbkit.stores import get_store
+from thumbkit.lookup.api import get_spec, resolve
+from thumbkit.lookup.source import coerce
+from thumbkit.lookup.stores import get_store
 
 ROWS = [1, 10, 100, 1000]
 SPECS = ["small", "48x32 crop"]

@@ -11,12 +11,13 @@ from django.core.checks import run_checks
 from django.test import override_settings
 
 from tests.conftest import thumbkit_settings
-from thumbkit import checks, conf
-from thumbkit.api import get_spec
-from thumbkit.spec import Spec
-from thumbkit.stores import get_store
-from thumbkit.stores.cache import CacheStore
-from thumbkit.stores.db import DatabaseStore
+from thumbkit import conf
+from thumbkit.adapters import checks
+from thumbkit.core.spec import Spec
+from thumbkit.lookup.api import get_spec
+from thumbkit.lookup.stores import get_store
+from thumbkit.lookup.stores.cache import CacheStore
+from thumbkit.lookup.stores.db import DatabaseStore
 
 
 def ids(**changes: Any) -> list[str]:
@@ -41,7 +42,7 @@ def test_every_key_set_validly_gives_no_errors() -> None:
         "ON_STORE_ERROR": "raise",
         "STORE_FALLBACK": "source",
         "STORE_RETRY_AFTER": 2,
-        "ENGINE": "thumbkit.engines.pillow.PillowEngine",
+        "ENGINE": "thumbkit.core.engines.pillow.PillowEngine",
         "STRATEGY": "lazy",
         "DEFERRED_FALLBACK": "/static/wait.svg",
         "LIMITS": {
@@ -106,13 +107,13 @@ def test_e002_storage_alias() -> None:
     ("key", "value", "expected"),
     [
         ("STORE", "mongo", ["thumbkit.E003"]),
-        ("STORE", "thumbkit.stores.nosuch.Store", ["thumbkit.E003"]),
-        ("STORE", "thumbkit.stores.db.NoSuchStore", ["thumbkit.E003"]),
-        ("STORE", "thumbkit.stores.db.DatabaseStore", []),
+        ("STORE", "thumbkit.lookup.stores.nosuch.Store", ["thumbkit.E003"]),
+        ("STORE", "thumbkit.lookup.stores.db.NoSuchStore", ["thumbkit.E003"]),
+        ("STORE", "thumbkit.lookup.stores.db.DatabaseStore", []),
         ("STORE", "redis", []),
         ("ENGINE", "imagemagick", ["thumbkit.E004"]),
-        ("ENGINE", "thumbkit.engines.pillow.Nope", ["thumbkit.E004"]),
-        ("ENGINE", "thumbkit.engines.pillow.PillowEngine", []),
+        ("ENGINE", "thumbkit.core.engines.pillow.Nope", ["thumbkit.E004"]),
+        ("ENGINE", "thumbkit.core.engines.pillow.PillowEngine", []),
     ],
 )
 def test_e003_e004_unknown_store_or_engine(key: str, value: str, expected: list[str]) -> None:

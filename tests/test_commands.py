@@ -25,14 +25,16 @@ from tests import images
 from tests.conftest import thumbkit_settings
 from tests.s3 import Media
 from tests.testapp.models import ManifestProfile, Photo, Profile
-from thumbkit import batch, bulk, get_thumbnail
-from thumbkit.api import fetch_thumbnails
-from thumbkit.batch import FAILED_SPEC
-from thumbkit.keys import source_key
+from thumbkit import get_thumbnail
+from thumbkit.adapters import bulk
+from thumbkit.lookup import batch
+from thumbkit.lookup.api import fetch_thumbnails
+from thumbkit.lookup.batch import FAILED_SPEC
+from thumbkit.lookup.keys import source_key
+from thumbkit.lookup.source import coerce
+from thumbkit.lookup.stores import get_store
+from thumbkit.lookup.thumbnail import Thumbnail
 from thumbkit.signals import thumbnails_generated
-from thumbkit.source import coerce
-from thumbkit.stores import get_store
-from thumbkit.thumbnail import Thumbnail
 
 SMALL = Profile._meta.get_field("photo").declared_spec("small").canonical  # type: ignore[attr-defined]
 CARD = Profile._meta.get_field("photo").declared_spec("card").canonical  # type: ignore[attr-defined]

@@ -37,15 +37,16 @@ from tests.stores_util import (
     store_params,
     store_settings,
 )
-from thumbkit import files, get_thumbnail
-from thumbkit.api import get_spec, resolve
+from thumbkit import get_thumbnail
 from thumbkit.exceptions import StorageError, StoreError
-from thumbkit.keys import default_name, source_key, thumbnail_key
+from thumbkit.lookup import files
+from thumbkit.lookup.api import get_spec, resolve
+from thumbkit.lookup.keys import default_name, source_key, thumbnail_key
+from thumbkit.lookup.source import coerce
+from thumbkit.lookup.stores import MetadataStore, get_store
+from thumbkit.lookup.thumbnail import Thumbnail
 from thumbkit.models import ThumbnailRecord
 from thumbkit.signals import thumbnails_generated
-from thumbkit.source import coerce
-from thumbkit.stores import MetadataStore, get_store
-from thumbkit.thumbnail import Thumbnail
 
 SPEC = "200x150"
 KINDS = {"pg": "db-pg", "redis": "redis", "sqlite": "db-sqlite"}

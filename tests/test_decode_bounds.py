@@ -20,15 +20,15 @@ from tests.conftest import thumbkit_settings
 from tests.memcap import GIB, Outcome, run_capped
 from thumbkit import get_thumbnail
 from thumbkit.conf import Limits, get_settings
-from thumbkit.engines import Rendered, engine_class
+from thumbkit.core.engines import Rendered, engine_class
+from thumbkit.core.probe import SourceInfo, probe
+from thumbkit.core.spec import parse
 from thumbkit.exceptions import (
     GenerationError,
     OutputTooLarge,
     SourceTooLarge,
     SourceUnreadable,
 )
-from thumbkit.probe import SourceInfo, probe
-from thumbkit.spec import parse
 
 ENGINES = ["pillow", "vips"]
 FORMATS = ("JPEG", "MPO", "PNG", "GIF", "WEBP", "AVIF", "TIFF", "BMP")

@@ -27,9 +27,10 @@ from tests.conftest import thumbkit_settings
 from tests.fields_util import decoded, media, records, thumb_files, url_path
 from tests.s3 import Media
 from tests.stores_util import SlowEngine, store_settings
-from thumbkit import api, endpoint, refs
-from thumbkit.endpoint import OnDemandThumbnail, sign, signed_url
+from thumbkit.adapters import endpoint
+from thumbkit.adapters.endpoint import OnDemandThumbnail, sign, signed_url
 from thumbkit.exceptions import ConfigurationError
+from thumbkit.lookup import api, refs
 from thumbkit.signals import thumbnails_generated
 
 __all__ = ["media"]  # a fixture

@@ -12,11 +12,11 @@ from PIL import Image, ImageCms, ImageDraw, ImageOps, JpegImagePlugin
 
 from tests import images
 from thumbkit.conf import get_settings
-from thumbkit.engines import Rendered
-from thumbkit.engines import pillow as engine_module
-from thumbkit.engines.pillow import PillowEngine
+from thumbkit.core.engines import Rendered
+from thumbkit.core.engines import pillow as engine_module
+from thumbkit.core.engines.pillow import PillowEngine
+from thumbkit.core.spec import parse
 from thumbkit.exceptions import SourceUnreadable
-from thumbkit.spec import parse
 
 Color = tuple[int, ...]
 RED, GREEN, BLUE, YELLOW, WHITE = (
@@ -513,7 +513,7 @@ def test_undecodable_source_maps_to_thumbkit_error() -> None:
 def test_colorspace_converts_both_ways(
     engine: str, colorspace: str, mode_in: str, mode_out: str
 ) -> None:
-    from thumbkit.engines import engine_class
+    from thumbkit.core.engines import engine_class
 
     source = images.encode(images.make_image((80, 60), mode_in), "PNG")
     spec = parse("40x30", colorspace=colorspace)

@@ -41,8 +41,8 @@ from tests.stores_util import (
 )
 from tests.testapp.admin import PhotoAdmin
 from tests.testapp.models import OverwritePhoto, Photo, Profile
-from thumbkit import api, batch, failures, get_thumbnail, refs
-from thumbkit.endpoint import signed_url
+from thumbkit import get_thumbnail
+from thumbkit.adapters.endpoint import signed_url
 from thumbkit.exceptions import (
     GenerationError,
     LockTimeout,
@@ -52,11 +52,12 @@ from thumbkit.exceptions import (
     SourceUnreadable,
     StorageError,
 )
-from thumbkit.keys import source_key
+from thumbkit.lookup import api, batch, failures, refs
+from thumbkit.lookup.keys import source_key
+from thumbkit.lookup.source import Source, coerce
+from thumbkit.lookup.stores import get_store
+from thumbkit.lookup.thumbnail import Thumbnail
 from thumbkit.models import ThumbnailRecord
-from thumbkit.source import Source, coerce
-from thumbkit.stores import get_store
-from thumbkit.thumbnail import Thumbnail
 
 CORRUPT = b"\xff\xd8\xff\xe0 this is not really a JPEG"
 BLOCK = Template(
@@ -231,7 +232,7 @@ def test_storage_and_generation_errors_are_never_remembered(
         for _ in range(2):
             with pytest.raises(StorageError):
                 get_thumbnail(name, "100x100")
-    from thumbkit.engines.pillow import PillowEngine
+    from thumbkit.core.engines.pillow import PillowEngine
 
     def fails(*args: Any) -> Any:
         raise GenerationError("the encoder gave up")
@@ -356,7 +357,7 @@ def test_forget_and_delete_remove_the_failure_record(
 
 @pytest.mark.django_db
 def test_thumbkit_delete_keeps_a_failure_record(media: Path) -> None:
-    from thumbkit import bulk
+    from thumbkit.adapters import bulk
 
     name = write(media, "photos/bad.jpg", CORRUPT)
     with pytest.raises(SourceUnreadable):

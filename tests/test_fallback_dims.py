@@ -39,17 +39,18 @@ from tests.api_support import Images
 from tests.conftest import thumbkit_settings
 from tests.s3 import Media
 from tests.testapp.models import ManifestProfile, Photo
-from thumbkit import api, batch, conf
+from thumbkit import conf
 from thumbkit.admin import AdminThumbnail
-from thumbkit.engines import get_engine
+from thumbkit.core.engines import get_engine
+from thumbkit.core.spec import parse
 from thumbkit.exceptions import ThumbkitError
-from thumbkit.fallback import planned_output, predicted_size
-from thumbkit.keys import source_key
-from thumbkit.registry import register
-from thumbkit.source import coerce
-from thumbkit.sourcesize import Known, measure
-from thumbkit.spec import parse
-from thumbkit.thumbnail import UNKNOWN, Placeholder, PredictedThumbnail, Thumbnail
+from thumbkit.lookup import api, batch
+from thumbkit.lookup.fallback import planned_output, predicted_size
+from thumbkit.lookup.keys import source_key
+from thumbkit.lookup.registry import register
+from thumbkit.lookup.source import coerce
+from thumbkit.lookup.sourcesize import Known, measure
+from thumbkit.lookup.thumbnail import UNKNOWN, Placeholder, PredictedThumbnail, Thumbnail
 
 pytestmark = pytest.mark.django_db
 

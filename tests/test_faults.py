@@ -26,12 +26,12 @@ from tests import images
 from tests.conftest import thumbkit_settings
 from tests.stores_util import files_under
 from thumbkit import get_thumbnail
-from thumbkit.api import get_spec, resolve
 from thumbkit.exceptions import GenerationError, StorageError, StoreError
-from thumbkit.keys import default_name, source_key, thumbnail_key
+from thumbkit.lookup.api import get_spec, resolve
+from thumbkit.lookup.keys import default_name, source_key, thumbnail_key
+from thumbkit.lookup.source import coerce
+from thumbkit.lookup.stores import get_store
 from thumbkit.models import GenerationLock, ThumbnailRecord
-from thumbkit.source import coerce
-from thumbkit.stores import get_store
 
 SPEC = "200x150"
 

@@ -21,10 +21,10 @@ from tests.fields_util import decoded, media, records, thumb_files, upload, url_
 from tests.s3 import Media
 from tests.testapp.models import Profile, StyledPhoto
 from thumbkit import get_thumbnail
+from thumbkit.core.spec import parse
 from thumbkit.exceptions import InvalidSpec, SourceError, SourceMissing
 from thumbkit.fields import ImageField, parse_declared
 from thumbkit.signals import thumbnails_generated
-from thumbkit.spec import parse
 
 __all__ = ["media"]  # a fixture
 

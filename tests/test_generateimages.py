@@ -35,13 +35,13 @@ from PIL import Image
 from tests import images
 from tests.testapp.models import Photo
 from thumbkit import ImageSpec, register
-from thumbkit.batch import FAILED_SPEC, VERSION_SPEC
-from thumbkit.keys import source_key
+from thumbkit.lookup.batch import FAILED_SPEC, VERSION_SPEC
+from thumbkit.lookup.keys import source_key
+from thumbkit.lookup.source import coerce
+from thumbkit.lookup.stores import get_store
+from thumbkit.lookup.thumbnail import Thumbnail
 from thumbkit.processors import ResizeToFill, ResizeToFit
 from thumbkit.signals import thumbnails_generated
-from thumbkit.source import coerce
-from thumbkit.stores import get_store
-from thumbkit.thumbnail import Thumbnail
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE_SIZE = (80, 40)

@@ -22,8 +22,9 @@ from tests import images
 from tests.api_support import Images, files_under
 from tests.conftest import thumbkit_settings
 from tests.testapp.models import Photo
-from thumbkit import ImageSpec, Thumbnail, api, get_thumbnail, register
-from thumbkit.batch import PSEUDO_SPECS
+from thumbkit import ImageSpec, Thumbnail, get_thumbnail, register
+from thumbkit.adapters.html import img_tag
+from thumbkit.core.spec import parse
 from thumbkit.exceptions import (
     ConfigurationError,
     GenerationError,
@@ -31,16 +32,16 @@ from thumbkit.exceptions import (
     OutputTooLarge,
     SourceTooLarge,
 )
-from thumbkit.fallback import fallback, predicted
-from thumbkit.generators import GeneratedImage, ThumbnailGenerator
-from thumbkit.html import img_tag
-from thumbkit.keys import NAMERS, get_namer, thumbnail_key
+from thumbkit.lookup import api
+from thumbkit.lookup.batch import PSEUDO_SPECS
+from thumbkit.lookup.fallback import fallback, predicted
+from thumbkit.lookup.generators import GeneratedImage, ThumbnailGenerator
+from thumbkit.lookup.keys import NAMERS, get_namer, thumbnail_key
+from thumbkit.lookup.registry import AlreadyRegistered, NotRegistered, Registry, autodiscover
+from thumbkit.lookup.source import coerce
+from thumbkit.lookup.thumbnail import Placeholder
 from thumbkit.models import ThumbnailRecord
 from thumbkit.processors import Adjust, Resize, ResizeToFill, ResizeToFit
-from thumbkit.registry import AlreadyRegistered, NotRegistered, Registry, autodiscover
-from thumbkit.source import coerce
-from thumbkit.spec import parse
-from thumbkit.thumbnail import Placeholder
 from thumbkit.utils import get_field_info
 
 pytestmark = pytest.mark.django_db
@@ -790,14 +791,14 @@ def tag(html: str) -> list[dict[str, str | None]]:
 def test_specs_of_registered_generators_carry_a_reference(scratch_ids: list[str]) -> None:
     import json
 
-    from thumbkit import refs
+    from thumbkit.lookup import refs
 
     scratch_ids.append("gen-test:ref")
     register.generator("gen-test:ref", AvatarThumbnail)
     made = register.make("gen-test:ref", source="a.jpg")
     assert made.spec.ref is not None
     assert json.loads(made.spec.ref) == {"generator": "gen-test:ref", "kwargs": {}}
-    assert refs.load(made.spec.ref, source="a.jpg") == AvatarThumbnail().spec
+    assert refs.spec_from_ref(made.spec.ref, source="a.jpg") == AvatarThumbnail().spec
     # Made directly, an importable class is referenced by its path.
     direct = AvatarThumbnail(source="a.jpg").spec
     assert direct.ref is not None
@@ -807,7 +808,7 @@ def test_specs_of_registered_generators_carry_a_reference(scratch_ids: list[str]
     }
     with_kwargs = AvatarThumbnail(source="a.jpg", format="PNG").spec
     assert with_kwargs.ref is not None
-    assert refs.load(with_kwargs.ref, source="a.jpg") == with_kwargs
+    assert refs.spec_from_ref(with_kwargs.ref, source="a.jpg") == with_kwargs
     # The reference is not part of the key: one file however the spec was reached.
     assert made.spec == direct
 
@@ -815,7 +816,7 @@ def test_specs_of_registered_generators_carry_a_reference(scratch_ids: list[str]
 def test_thumbnail_generator_references_its_own_arguments() -> None:
     import json
 
-    from thumbkit import refs
+    from thumbkit.lookup import refs
 
     made = register.make("imagekit:thumbnail", source="a.jpg", width=100, height=50)
     assert made.spec.ref is not None
@@ -823,7 +824,7 @@ def test_thumbnail_generator_references_its_own_arguments() -> None:
         "generator": "imagekit:thumbnail",
         "kwargs": {"height": 50, "width": 100},
     }
-    assert refs.load(made.spec.ref, source="a.jpg") == made.spec
+    assert refs.spec_from_ref(made.spec.ref, source="a.jpg") == made.spec
 
 
 def test_classes_made_at_run_time_have_no_reference() -> None:
@@ -848,7 +849,7 @@ def test_instance_attributes_set_by_a_constructor_are_not_cached_per_class(
 ) -> None:
     import json
 
-    from thumbkit import refs
+    from thumbkit.lookup import refs
 
     small = SizedByArguments(source="a.jpg", width=20, height=10).spec
     large = SizedByArguments(source="a.jpg", width=200, height=100).spec
@@ -867,5 +868,5 @@ def test_instance_attributes_set_by_a_constructor_are_not_cached_per_class(
         "generator": "gen-test:sized",
         "kwargs": {"height": 30, "width": 60},
     }
-    assert refs.load(made.spec.ref, source="a.jpg") == made.spec
+    assert refs.spec_from_ref(made.spec.ref, source="a.jpg") == made.spec
     assert "width=60" in made.spec.canonical

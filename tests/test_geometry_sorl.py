@@ -20,9 +20,9 @@ from sorl.thumbnail.parsers import parse_geometry
 
 from tests import images
 from thumbkit.conf import Limits, Settings, get_settings
-from thumbkit.engines import engine_class
-from thumbkit.geometry import plan
-from thumbkit.spec import Spec, parse
+from thumbkit.core.engines import engine_class
+from thumbkit.core.geometry import plan
+from thumbkit.core.spec import Spec, parse
 
 # Sources: landscape, portrait, square, and tiny/extreme ones where rounding matters.
 SIZES = [(160, 120), (120, 160), (100, 100), (1, 54), (54, 1), (3, 2), (301, 7)]

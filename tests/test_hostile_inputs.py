@@ -24,15 +24,17 @@ from tests.conftest import thumbkit_settings
 from tests.fields_util import records
 from tests.s3 import Media
 from tests.testapp.models import Photo
-from thumbkit import checks, get_thumbnail, refs
-from thumbkit.api import get_spec
-from thumbkit.endpoint import signed_url
+from thumbkit import get_thumbnail
+from thumbkit.adapters import checks
+from thumbkit.adapters.endpoint import signed_url
+from thumbkit.core.spec import GRAMMAR, MAX_DIGITS, parse
 from thumbkit.exceptions import ConfigurationError, InvalidSpec, SourceMissing
+from thumbkit.lookup import refs
+from thumbkit.lookup.api import get_spec
+from thumbkit.lookup.source import MAX_NAME_LENGTH, Source, coerce
+from thumbkit.lookup.stores import get_store
+from thumbkit.lookup.stores.db import DatabaseStore
 from thumbkit.models import GenerationLock
-from thumbkit.source import MAX_NAME_LENGTH, Source, coerce
-from thumbkit.spec import GRAMMAR, MAX_DIGITS, parse
-from thumbkit.stores import get_store
-from thumbkit.stores.db import DatabaseStore
 
 pytestmark = pytest.mark.django_db
 

@@ -305,7 +305,7 @@ def test_source_group_and_generateimages(
 def test_lazy_image_cache_file_equivalent_generates_under_optimistic(
     media: Path, ids: list[str]
 ) -> None:
-    from thumbkit.api import ensure
+    from thumbkit.lookup.api import ensure
 
     registered(ids, "myapp:profile:avatar_thumbnail", Thumbnail)
     source_file = photo().image

@@ -7,9 +7,9 @@ import re
 import pytest
 from django.core.files.storage import default_storage
 
-from thumbkit.keys import KEY_VERSION, default_name, safe_stem, source_key, thumbnail_key
-from thumbkit.source import MAX_NAME_LENGTH, Source, coerce
-from thumbkit.spec import parse
+from thumbkit.core.spec import parse
+from thumbkit.lookup.keys import KEY_VERSION, default_name, safe_stem, source_key, thumbnail_key
+from thumbkit.lookup.source import MAX_NAME_LENGTH, Source, coerce
 
 # Computed once with KEY_VERSION "1" and written down: if any of these change, every
 # existing thumbnail is orphaned. Change them only together with KEY_VERSION and a

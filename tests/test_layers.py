@@ -28,57 +28,24 @@ LAYERS: dict[str, int] = {
     "exceptions": BASE,
     "signals": BASE,
     # pixel core: what a thumbnail looks like and how its pixels are made; no ORM, no templates
-    "spec": PIXEL,
-    "geometry": PIXEL,
-    "limits": PIXEL,
-    "probe": PIXEL,
-    "pipeline": PIXEL,
+    "core": PIXEL,  # thumbkit/core/: every module in it
     "optimize": PIXEL,
-    "engines": PIXEL,
     "processors": PIXEL,
     # lookup: sources, keys and names, records, metadata stores, strategies, generation, the API
-    "source": LOOKUP,
-    "keys": LOOKUP,
-    "thumbnail": LOOKUP,
-    "files": LOOKUP,
-    "manifest": LOOKUP,
+    "lookup": LOOKUP,  # thumbkit/lookup/: every module in it
     "models": LOOKUP,  # the db store's table: stores.db needs it
-    "stores": LOOKUP,
-    "batch": LOOKUP,
-    "memo": LOOKUP,  # the typed per-object memo (one attribute on each file object)
-    "failures": LOOKUP,
-    "fallback": LOOKUP,
-    "sourcesize": LOOKUP,
-    "strategies": LOOKUP,
-    "generate": LOOKUP,
-    "refs": LOOKUP,
-    "resolver": LOOKUP,  # the one spec resolver: declared, SPECS, generator id, geometry
-    "hooks": LOOKUP,
-    "api": LOOKUP,
-    "registry": LOOKUP,  # imagekit's generator registry: specs by id, no model machinery
-    "generators": LOOKUP,  # ImageSpec: imagekit's public spec class, built on the API
-    "progress": LOOKUP,
     # Django adapters: model fields, forms, templates, admin, views, tasks, checks, commands
+    "adapters": ADAPTER,  # thumbkit/adapters/: every module in it
     "": ADAPTER,  # thumbkit/__init__.py re-exports the public API, ThumbnailQuerySet included
     "fields": ADAPTER,
-    "specfields": ADAPTER,
-    "lifecycle": ADAPTER,
-    "peers": ADAPTER,
-    "query": ADAPTER,
     "forms": ADAPTER,
     "validators": ADAPTER,
     "utils": ADAPTER,
-    "html": ADAPTER,
-    "tags": ADAPTER,
     "templatetags": ADAPTER,
     "admin": ADAPTER,
-    "endpoint": ADAPTER,
     "urls": ADAPTER,
     "tasks": ADAPTER,
-    "checks": ADAPTER,
     "apps": ADAPTER,
-    "bulk": ADAPTER,
-    "repair": ADAPTER,
     "management": ADAPTER,
     "migrations": ADAPTER,
 }
@@ -236,12 +203,15 @@ def test_the_walk_sees_every_module_and_function_level_imports() -> None:
     # would pass for nothing. These edges are in the source today.
     assert len(MODULES) >= 78
     edges = _edges()
-    assert ("api", "batch") in edges  # module level, relative
-    assert ("apps", "checks") in edges  # ``from . import checks`` inside ready()
-    assert ("templatetags.thumbkit", "tags.thumbnail") in edges  # ``from ..tags import x``
+    assert ("lookup.api", "lookup.batch") in edges  # module level, relative
+    assert ("apps", "adapters.checks") in edges  # ``from .adapters import checks`` inside ready()
+    assert (
+        "templatetags.thumbkit",
+        "adapters.tags.thumbnail",
+    ) in edges  # ``from ..adapters.tags import x``
     # ``if TYPE_CHECKING: from .fields import ImageField``: a layer edge, not a cycle edge
-    assert ("lifecycle", "fields") in edges - _edges("runtime")
-    assert ("lifecycle", "peers") in _edges("runtime")
+    assert ("adapters.lifecycle", "fields") in edges - _edges("runtime")
+    assert ("adapters.lifecycle", "adapters.peers") in _edges("runtime")
 
 
 def test_every_module_has_a_layer() -> None:
@@ -284,14 +254,15 @@ def test_the_checker_catches_an_upward_import_and_a_cycle() -> None:
     # The checks above, on a made-up graph: a cycle and an upward edge are both reported.
     assert _cycles({("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")}) == [["a", "b", "c"]]
     assert _cycles({("a", "b"), ("b", "c")}) == []
-    assert layer_of("thumbkit.spec") < layer_of("thumbkit.fields")
-    assert layer_of("thumbkit.engines.vips") == PIXEL
+    assert layer_of("thumbkit.core.spec") < layer_of("thumbkit.fields")
+    assert layer_of("thumbkit.core.engines.vips") == PIXEL
     assert layer_of("thumbkit.management.commands.thumbkit_repair") == ADAPTER
 
 
 def test_ready_fills_every_hook() -> None:
-    # The lookup layer asks the adapters through thumbkit.hooks; AppConfig.ready() answers.
-    from thumbkit import api, endpoint, generators, hooks, peers
+    # The lookup layer asks the adapters through thumbkit.lookup.hooks; AppConfig.ready() answers.
+    from thumbkit.adapters import endpoint, peers
+    from thumbkit.lookup import api, generators, hooks
 
     assert hooks.peer_sources is peers.peer_sources
     assert hooks.signed_record is endpoint.signed_record
@@ -299,3 +270,39 @@ def test_ready_fills_every_hook() -> None:
     assert hooks.image_spec_class is generators.ImageSpec
     assert hooks.thumbnail_enqueuer is not hooks.not_ready
     assert hooks.field_thumbnails_enqueuer is not hooks.not_ready
+
+
+# The tree shows the layers: a module inside one of these packages is in the package's layer.
+# Only the base and the modules whose import paths are a contract (user code and settings,
+# migrations, queued tasks, thumbnail keys) or that Django finds by name stay at the top.
+PACKAGE_LAYERS = {"core": PIXEL, "lookup": LOOKUP, "adapters": ADAPTER}
+TOP_LEVEL = {
+    "",
+    "admin",
+    "apps",
+    "fields",
+    "forms",
+    "management",
+    "migrations",
+    "models",
+    "optimize",
+    "processors",
+    "tasks",
+    "templatetags",
+    "urls",
+    "utils",
+    "validators",
+}
+
+
+def test_the_tree_shows_the_layers() -> None:
+    wrong = []
+    for module in MODULES:
+        top = module.removeprefix("thumbkit").removeprefix(".").split(".")[0]
+        layer = layer_of(module)
+        if top in PACKAGE_LAYERS and layer != PACKAGE_LAYERS[top]:
+            wrong.append(f"{module} is {LAYER_NAMES[layer]} but sits in thumbkit/{top}/")
+        elif top not in PACKAGE_LAYERS and layer != BASE and top not in TOP_LEVEL:
+            wrong.append(f"{module} ({LAYER_NAMES[layer]}) sits at the top of thumbkit/")
+    assert wrong == [], "move these modules into the package of their layer:\n" + "\n".join(wrong)
+    assert all(any(m.startswith(f"thumbkit.{p}.") for m in MODULES) for p in PACKAGE_LAYERS)

@@ -40,10 +40,10 @@ from tests.testapp.models import (
     OverwritePhoto,
     Profile,
 )
-from thumbkit.batch import FAILED_SPEC
-from thumbkit.keys import source_key
-from thumbkit.source import coerce
-from thumbkit.stores import get_store
+from thumbkit.lookup.batch import FAILED_SPEC
+from thumbkit.lookup.keys import source_key
+from thumbkit.lookup.source import coerce
+from thumbkit.lookup.stores import get_store
 
 __all__ = ["media"]  # a fixture
 

@@ -17,10 +17,10 @@ from tests import images
 from tests.conftest import thumbkit_settings
 from thumbkit import get_thumbnail
 from thumbkit.conf import get_settings
-from thumbkit.engines import Rendered
-from thumbkit.engines.pillow import PillowEngine
+from thumbkit.core.engines import Rendered
+from thumbkit.core.engines.pillow import PillowEngine
+from thumbkit.core.spec import parse
 from thumbkit.exceptions import OutputTooLarge, SourceError, SourceTooLarge, SourceUnreadable
-from thumbkit.spec import parse
 
 PILLOW_DEFAULT = Image.MAX_IMAGE_PIXELS
 

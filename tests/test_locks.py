@@ -42,12 +42,12 @@ from tests.stores_util import (
     store_settings,
 )
 from thumbkit import get_thumbnail
-from thumbkit.api import get_spec
-from thumbkit.keys import thumbnail_key
+from thumbkit.lookup.api import get_spec
+from thumbkit.lookup.keys import thumbnail_key
+from thumbkit.lookup.source import coerce
+from thumbkit.lookup.stores import MetadataStore, get_store, locks
 from thumbkit.models import GenerationLock
 from thumbkit.signals import thumbnails_generated
-from thumbkit.source import coerce
-from thumbkit.stores import MetadataStore, get_store, locks
 
 SPEC = "200x150"
 LOCK_TIMEOUT = 30.0

@@ -11,8 +11,8 @@ from django.core.files.storage import default_storage
 from tests import images
 from tests.testapp.models import ManifestProfile
 from thumbkit import delete
-from thumbkit.api import forget
-from thumbkit.batch import VERSION_SPEC
+from thumbkit.lookup.api import forget
+from thumbkit.lookup.batch import VERSION_SPEC
 
 # On the local disk and on the S3 endpoint.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("media_storage")]

@@ -1,4 +1,4 @@
-"""The per-object memo: one typed :class:`~thumbkit.memo.Memo` on each file object looked up.
+"""The per-object memo: one typed :class:`~thumbkit.lookup.memo.Memo` on each file object looked up.
 
 What it answers (a complete memo, with no I/O), what it does not (a partial memo, a memo of
 another file, one forgotten by a delete or an overwrite), how it travels with pickled and
@@ -22,14 +22,14 @@ from tests.fields_util import media
 from tests.s3 import Media
 from tests.testapp.models import OverwritePhoto, Photo
 from thumbkit import delete, get_thumbnail, prefetch_thumbnails
-from thumbkit.api import get_spec
-from thumbkit.batch import VERSION_SPEC, is_complete, memo_hit, remember, version_record
 from thumbkit.exceptions import SourceMissing
-from thumbkit.keys import key_for
-from thumbkit.memo import ATTRIBUTE, Memo
+from thumbkit.lookup.api import get_spec
+from thumbkit.lookup.batch import VERSION_SPEC, is_complete, memo_hit, remember, version_record
+from thumbkit.lookup.keys import key_for
+from thumbkit.lookup.memo import ATTRIBUTE, Memo
+from thumbkit.lookup.source import coerce
+from thumbkit.lookup.thumbnail import Thumbnail
 from thumbkit.models import ThumbnailRecord
-from thumbkit.source import coerce
-from thumbkit.thumbnail import Thumbnail
 
 __all__ = ["media"]  # a fixture
 
@@ -207,5 +207,5 @@ def test_no_string_slot_is_left_in_the_source() -> None:
     assert "@complete" not in strings
     assert "@fast" not in strings
     # "@version" is stored data (the version pseudo-record's spec), named once.
-    assert strings["@version"] == ["batch.py"]
-    assert strings[ATTRIBUTE] == ["memo.py"]  # the attribute name is written in one place
+    assert strings["@version"] == ["lookup/batch.py"]
+    assert strings[ATTRIBUTE] == ["lookup/memo.py"]  # the attribute name is written in one place

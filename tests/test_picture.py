@@ -16,9 +16,9 @@ from PIL import Image
 from tests import images
 from tests.testapp.models import Photo
 from thumbkit import get_thumbnail
-from thumbkit.batch import FAILED_SPEC
-from thumbkit.engines.pillow import PillowEngine
+from thumbkit.core.engines.pillow import PillowEngine
 from thumbkit.exceptions import InvalidSpec, OutputTooLarge
+from thumbkit.lookup.batch import FAILED_SPEC
 from thumbkit.models import ThumbnailRecord
 
 pytestmark = pytest.mark.django_db

@@ -14,13 +14,17 @@ from PIL import Image, ImageOps
 
 from tests import images
 from tests.conftest import thumbkit_settings
-from thumbkit import checks, get_thumbnail, pipeline
+from thumbkit import get_thumbnail
+from thumbkit.adapters import checks
 from thumbkit.conf import get_settings
-from thumbkit.engines.pillow import PillowEngine
+from thumbkit.core import pipeline
+from thumbkit.core.engines.pillow import PillowEngine
+from thumbkit.core.pipeline import FunctionStep
+from thumbkit.core.spec import parse
 from thumbkit.exceptions import GenerationError, InvalidSpec, OutputTooLarge
+from thumbkit.lookup.thumbnail import Thumbnail
 from thumbkit.models import ThumbnailRecord
 from thumbkit.optimize import Command, MozJpeg, OxiPng
-from thumbkit.pipeline import FunctionStep
 from thumbkit.processors import (
     Adjust,
     ImageOverlay,
@@ -29,8 +33,6 @@ from thumbkit.processors import (
     ResizeToFill,
     Transpose,
 )
-from thumbkit.spec import parse
-from thumbkit.thumbnail import Thumbnail
 
 pytestmark = pytest.mark.django_db
 
@@ -186,7 +188,7 @@ def test_canonical_text_is_the_same_in_another_process(tmp_path: Path) -> None:
     Image.new("RGBA", (8, 8), (0, 0, 255, 200)).save(mark)
     code = (
         "import django; django.setup()\n"
-        "from thumbkit.spec import parse\n"
+        "from thumbkit.core.spec import parse\n"
         "from thumbkit.processors import ImageOverlay, ResizeToFill, Transpose\n"
         "from thumbkit.optimize import Command\n"
         "from tests.test_pipeline import Holder\n"

@@ -13,10 +13,11 @@ from PIL import Image, ImageDraw, ImageOps
 
 from tests import images
 from tests.conftest import thumbkit_settings
-from thumbkit import get_thumbnail, pipeline
+from thumbkit import get_thumbnail
 from thumbkit import processors as tp
+from thumbkit.core import pipeline
+from thumbkit.lookup.thumbnail import Thumbnail
 from thumbkit.processors import Anchor, Side, Transpose
-from thumbkit.thumbnail import Thumbnail
 
 Color = tuple[int, ...]
 RED, GREEN, BLUE, YELLOW = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)

@@ -22,13 +22,13 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from tests.test_geometry_sorl import sorl_size as sorl_made
-from thumbkit import limits
 from thumbkit.conf import get_settings
+from thumbkit.core import limits
+from thumbkit.core.geometry import box_size, plan
+from thumbkit.core.spec import MAX_DIGITS, Spec, parse
 from thumbkit.exceptions import InvalidSpec, OutputTooLarge
-from thumbkit.geometry import box_size, plan
-from thumbkit.keys import key_for, thumbnail_key
-from thumbkit.source import Source
-from thumbkit.spec import MAX_DIGITS, Spec, parse
+from thumbkit.lookup.keys import key_for, thumbnail_key
+from thumbkit.lookup.source import Source
 
 EXAMPLES = 200
 # No deadline and no "too slow" health check: CI machines are shared, and a slow example is
@@ -276,8 +276,8 @@ def test_different_sources_get_different_keys(texts: tuple[str, str], a: str, b:
 
 KEY_SCRIPT = """
 import json, sys
-from thumbkit.keys import key_for
-from thumbkit.spec import parse
+from thumbkit.lookup.keys import key_for
+from thumbkit.core.spec import parse
 cases = json.load(sys.stdin)
 print(json.dumps([key_for(identity, parse(text)) for identity, text in cases]))
 """

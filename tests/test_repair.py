@@ -26,11 +26,12 @@ from tests.conftest import thumbkit_settings
 from tests.s3 import Media
 from tests.stores_util import need_services, store_params, store_settings
 from tests.testapp.models import ManifestProfile
-from thumbkit import api, get_thumbnail
-from thumbkit.keys import source_key
-from thumbkit.source import coerce
-from thumbkit.stores import get_store
-from thumbkit.thumbnail import Thumbnail
+from thumbkit import get_thumbnail
+from thumbkit.lookup import api
+from thumbkit.lookup.keys import source_key
+from thumbkit.lookup.source import coerce
+from thumbkit.lookup.stores import get_store
+from thumbkit.lookup.thumbnail import Thumbnail
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""One spec resolver (``thumbkit.resolver``): the same name means the same spec everywhere.
+"""One spec resolver (``thumbkit.lookup.resolver``): the same name means the same spec everywhere.
 
 Precedence for a name: (1) a thumbnail declared on the source's field, (2) THUMBKIT["SPECS"],
 (3) a registered generator id, else (4) a geometry string. ``ManifestProfile.photo``
@@ -24,13 +24,14 @@ from django.template import Context, Template
 from tests import images
 from tests.conftest import thumbkit_settings
 from tests.testapp.models import IKProfile, ManifestProfile, Photo, Profile
-from thumbkit import ImageSpec, api, refs, register, resolver
+from thumbkit import ImageSpec, register
 from thumbkit.admin import AdminThumbnail, thumbnail_of
+from thumbkit.core.spec import Spec, parse
 from thumbkit.exceptions import ConfigurationError, InvalidSpec
-from thumbkit.keys import thumbnail_key
+from thumbkit.lookup import api, refs, resolver
+from thumbkit.lookup.keys import thumbnail_key
+from thumbkit.lookup.source import coerce
 from thumbkit.processors import ResizeToFill
-from thumbkit.source import coerce
-from thumbkit.spec import Spec, parse
 
 pytestmark = pytest.mark.django_db
 
@@ -127,7 +128,7 @@ def test_a_declared_name_is_the_declared_spec_at_every_entry_point(row: Manifest
     assert prefetched.key == fetched.key == key
     # What the endpoint and the tasks rebuild from the spec's reference is the same spec.
     declared = row._meta.get_field("photo").declared_spec("card")
-    assert refs.load(refs.require(declared, "deferred"), source=row.photo) == DECLARED_CARD
+    assert refs.spec_from_ref(refs.require(declared, "deferred"), source=row.photo) == DECLARED_CARD
 
 
 def test_without_a_declaring_field_the_name_is_the_settings_spec(
@@ -180,7 +181,7 @@ def test_a_generator_id_is_the_generator_spec_at_every_entry_point(avatar_row: I
         "admin column": srcs(AdminThumbnail(image_field="avatar", spec=AVATAR_ID)(p()))[0],
     }
     assert names == dict.fromkeys(names, url)
-    assert refs.load(refs.require(spec, "deferred"), source=avatar_row.avatar) == spec
+    assert refs.spec_from_ref(refs.require(spec, "deferred"), source=avatar_row.avatar) == spec
 
 
 def test_a_generator_whose_spec_reads_the_source_is_made_for_that_source(media: Path) -> None:

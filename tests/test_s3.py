@@ -33,10 +33,10 @@ from tests.conftest import thumbkit_settings
 from tests.s3 import FILESYSTEM, STATICFILES, Endpoint, Media, name_in_url, s3_backend
 from tests.testapp.models import Photo, Profile
 from thumbkit import delete, get_thumbnail
-from thumbkit.api import get_spec, resolve
-from thumbkit.batch import VERSION_SPEC
+from thumbkit.lookup.api import get_spec, resolve
+from thumbkit.lookup.batch import VERSION_SPEC
+from thumbkit.lookup.source import coerce
 from thumbkit.models import ThumbnailRecord
-from thumbkit.source import coerce
 
 pytestmark = pytest.mark.django_db
 

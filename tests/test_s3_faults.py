@@ -24,11 +24,11 @@ from tests import images
 from tests.conftest import thumbkit_settings
 from tests.s3 import FILESYSTEM, STATICFILES, Endpoint, Media, client_config, s3_backend
 from tests.testapp.models import Photo
-from thumbkit.api import get_spec, resolve
-from thumbkit.batch import VERSION_SPEC
 from thumbkit.exceptions import SourceError, StorageError
+from thumbkit.lookup.api import get_spec, resolve
+from thumbkit.lookup.batch import VERSION_SPEC
+from thumbkit.lookup.source import coerce
 from thumbkit.models import GenerationLock, ThumbnailRecord
-from thumbkit.source import coerce
 
 pytestmark = pytest.mark.django_db
 

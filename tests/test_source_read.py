@@ -24,7 +24,7 @@ CHILD = textwrap.dedent(
     django.setup()
     from django.core.files.base import ContentFile, File
     from django.core.files.storage import default_storage
-    from thumbkit.source import coerce
+    from thumbkit.lookup.source import coerce
 
     name = default_storage.save("small.jpg", ContentFile(b"x" * 1000))
     with open(f"{root}/upload.jpg", "wb") as handle:

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import thumbkit_settings
+from thumbkit.core.spec import GRAMMAR, Spec, parse
 from thumbkit.exceptions import InvalidSpec
-from thumbkit.keys import thumbnail_key
-from thumbkit.source import coerce
-from thumbkit.spec import GRAMMAR, Spec, parse
+from thumbkit.lookup.keys import thumbnail_key
+from thumbkit.lookup.source import coerce
 
 
 @pytest.mark.parametrize(

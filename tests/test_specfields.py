@@ -22,12 +22,13 @@ from tests.fields_util import decoded, files, media, records, thumb_files, uploa
 from tests.s3 import Media
 from tests.stores_util import redis_trips
 from tests.testapp.models import IKOptimistic, IKProfile
-from thumbkit import api, register
+from thumbkit import register
+from thumbkit.adapters.specfields import ImageFieldSourceGroup, spec_fields
 from thumbkit.exceptions import ConfigurationError
 from thumbkit.fields import ImageSpecField
+from thumbkit.lookup import api
+from thumbkit.lookup.stores import get_store
 from thumbkit.processors import ResizeToFill
-from thumbkit.specfields import ImageFieldSourceGroup, spec_fields
-from thumbkit.stores import get_store
 
 __all__ = ["media"]  # a fixture
 

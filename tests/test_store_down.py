@@ -30,12 +30,13 @@ from tests import images
 from tests.api_support import Images
 from tests.conftest import thumbkit_settings
 from tests.testapp.models import Profile
-from thumbkit import api, get_thumbnail, prefetch_thumbnails
+from thumbkit import get_thumbnail, prefetch_thumbnails
 from thumbkit.exceptions import StoreError, StoreUnavailable
-from thumbkit.source import coerce
-from thumbkit.stores import get_store
-from thumbkit.stores.outage import OUTAGE
-from thumbkit.thumbnail import Placeholder, Thumbnail
+from thumbkit.lookup import api
+from thumbkit.lookup.source import coerce
+from thumbkit.lookup.stores import get_store
+from thumbkit.lookup.stores.outage import OUTAGE
+from thumbkit.lookup.thumbnail import Placeholder, Thumbnail
 
 pytestmark = pytest.mark.django_db
 
@@ -474,7 +475,7 @@ def test_a_store_error_that_is_not_an_outage_still_raises(rows: list[Profile]) -
 
 
 def test_checks_refuse_an_unknown_on_store_error_and_a_negative_retry() -> None:
-    from thumbkit import checks
+    from thumbkit.adapters import checks
 
     with thumbkit_settings(ON_STORE_ERROR="ignore"):
         found = checks.check_settings()
@@ -495,7 +496,7 @@ def test_checks_refuse_an_unknown_on_store_error_and_a_negative_retry() -> None:
 def test_a_long_outage_is_reminded_at_most_once_per_interval(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from thumbkit.stores import outage
+    from thumbkit.lookup.stores import outage
 
     monkeypatch.setattr(outage, "REMIND_EVERY", 0.2)
     state = outage.Outage()

@@ -29,10 +29,10 @@ from tests.stores_util import (
     trips_for,
 )
 from thumbkit.exceptions import StoreError, StoreUnavailable
-from thumbkit.stores import MetadataStore, get_store
-from thumbkit.stores.cache import CacheStore
-from thumbkit.stores.db import DatabaseStore
-from thumbkit.stores.redis import RedisStore
+from thumbkit.lookup.stores import MetadataStore, get_store
+from thumbkit.lookup.stores.cache import CacheStore
+from thumbkit.lookup.stores.db import DatabaseStore
+from thumbkit.lookup.stores.redis import RedisStore
 
 KEY = "0123456789abcdef0123456789abcdef"
 

@@ -29,12 +29,12 @@ from tests.conftest import thumbkit_settings
 from tests.fields_util import decoded, media, records, thumb_files, upload
 from tests.s3 import Media
 from tests.testapp.models import Profile
-from thumbkit import api, refs, strategies
 from thumbkit.exceptions import ConfigurationError
-from thumbkit.fallback import predicted
-from thumbkit.keys import thumbnail_key
-from thumbkit.source import coerce
-from thumbkit.thumbnail import Placeholder, Thumbnail
+from thumbkit.lookup import api, refs, strategies
+from thumbkit.lookup.fallback import predicted
+from thumbkit.lookup.keys import thumbnail_key
+from thumbkit.lookup.source import coerce
+from thumbkit.lookup.thumbnail import Placeholder, Thumbnail
 
 __all__ = ["media"]  # a fixture
 
@@ -166,7 +166,7 @@ def test_references_rebuild_the_same_spec(source: str) -> None:
         ):
             ref = refs.ref_of(spec)
             assert ref is not None
-            rebuilt = refs.load(ref)
+            rebuilt = refs.spec_from_ref(ref)
             assert rebuilt.canonical == spec.canonical
             assert (rebuilt.namer, rebuilt.ref) == (spec.namer, ref)
 
@@ -185,7 +185,7 @@ def test_a_declared_field_spec_with_objects_is_referenced_by_the_field() -> None
     field = Profile._meta.get_field("photo")
     ref = refs.field_ref("testapp.Profile", "photo", "small")
     assert json.loads(ref) == {"field": "testapp.Profile.photo", "name": "small"}
-    assert refs.load(ref).canonical == field.declared_spec("small").canonical
+    assert refs.spec_from_ref(ref).canonical == field.declared_spec("small").canonical
 
 
 # --- deferred ------------------------------------------------------------------------------

@@ -17,12 +17,12 @@ from tests import images
 from tests.api_support import Images, file_size, thumbkit_warnings
 from tests.testapp.models import Photo
 from thumbkit import ImageSpec, get_thumbnail, register
-from thumbkit.batch import FAILED_SPEC
 from thumbkit.exceptions import InvalidSpec
+from thumbkit.lookup.batch import FAILED_SPEC
+from thumbkit.lookup.registry import NotRegistered
+from thumbkit.lookup.thumbnail import Placeholder, Thumbnail
 from thumbkit.models import ThumbnailRecord
 from thumbkit.processors import ResizeToFill
-from thumbkit.registry import NotRegistered
-from thumbkit.thumbnail import Placeholder, Thumbnail
 
 pytestmark = pytest.mark.django_db
 
@@ -310,7 +310,7 @@ class NoneYet:
 
 @pytest.fixture
 def placeholder_strategy() -> Iterator[None]:
-    from thumbkit import strategies
+    from thumbkit.lookup import strategies
 
     strategies.STRATEGIES["tests_none_yet"] = NoneYet  # type: ignore[assignment]
     from tests.conftest import thumbkit_settings

@@ -15,8 +15,8 @@ from tests.api_support import Images, file_size, thumbkit_warnings
 from tests.conftest import thumbkit_settings
 from tests.testapp.models import Photo
 from thumbkit import get_thumbnail
-from thumbkit.batch import FAILED_SPEC
 from thumbkit.exceptions import ConfigurationError, InvalidSpec, OutputTooLarge
+from thumbkit.lookup.batch import FAILED_SPEC
 from thumbkit.models import ThumbnailRecord
 
 pytestmark = pytest.mark.django_db

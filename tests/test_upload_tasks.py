@@ -25,7 +25,7 @@ from tests.conftest import thumbkit_settings
 from tests.fields_util import all_records, decoded, media, records, thumb_files, upload
 from tests.s3 import Media
 from tests.testapp.models import ManifestProfile, Profile
-from thumbkit.batch import FAILED_SPEC
+from thumbkit.lookup.batch import FAILED_SPEC
 
 __all__ = ["media"]  # a fixture
 

@@ -19,8 +19,8 @@ from tests.api_support import Images
 from tests.conftest import thumbkit_settings
 from tests.testapp.models import Photo, Profile
 from thumbkit import delete, get_thumbnail
-from thumbkit.checks import check_settings
-from thumbkit.thumbnail import (
+from thumbkit.adapters.checks import check_settings
+from thumbkit.lookup.thumbnail import (
     Thumbnail,
     https,
     thumbnail_url,

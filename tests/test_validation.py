@@ -38,7 +38,7 @@ from tests.s3 import Media
 from tests.testapp.models import IKBanner, Profile
 from thumbkit import fields as thumbkit_fields
 from thumbkit import forms as thumbkit_forms
-from thumbkit import lifecycle
+from thumbkit.adapters import lifecycle
 from thumbkit.validators import MESSAGES, ImageLimitsValidator
 
 __all__ = ["media"]  # a fixture

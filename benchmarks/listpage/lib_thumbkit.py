@@ -143,8 +143,8 @@ class Thumbkit(Library):
 
 def copy_records() -> None:
     """Fill the configured store with the db store's records (the files exist already)."""
-    from thumbkit.stores import get_store
-    from thumbkit.stores.db import DatabaseStore
+    from thumbkit.lookup.stores import get_store
+    from thumbkit.lookup.stores.db import DatabaseStore
 
     get_store().set_many(list(DatabaseStore().iter_all()))
 

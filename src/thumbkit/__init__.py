@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .api import (
+from .adapters.query import ThumbnailQuerySet
+from .core.spec import Spec
+from .lookup.api import (
     adelete,
     aget_thumbnail,
     aprefetch_thumbnails,
@@ -11,11 +13,9 @@ from .api import (
     get_thumbnail,
     prefetch_thumbnails,
 )
-from .generators import ImageSpec
-from .query import ThumbnailQuerySet
-from .registry import register
-from .spec import Spec
-from .thumbnail import Thumbnail
+from .lookup.generators import ImageSpec
+from .lookup.registry import register
+from .lookup.thumbnail import Thumbnail
 
 __all__ = [
     "ImageSpec",

@@ -11,7 +11,7 @@
         admin_thumbnail = AdminThumbnail(image_field="image")
 
 A changelist page costs one store round trip for all its thumbnails: rows loaded together
-batch on their own, any file field (``thumbkit.peers``), and ``ThumbnailAdminMixin`` reads
+batch on their own, any file field (``thumbkit.adapters.peers``), and ``ThumbnailAdminMixin`` reads
 the sources of every ``AdminThumbnail`` column of the page in one go, whatever their fields.
 """
 
@@ -31,11 +31,11 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from . import api, batch, failures, resolver
+from .adapters.html import img_tag
 from .exceptions import ConfigurationError, SourceError
-from .html import img_tag
-from .source import Source, coerce
-from .thumbnail import Placeholder, Thumbnail
+from .lookup import api, batch, failures, resolver
+from .lookup.source import Source, coerce
+from .lookup.thumbnail import Placeholder, Thumbnail
 
 if TYPE_CHECKING:
     from django.contrib.admin import ModelAdmin
@@ -194,7 +194,7 @@ def failure_text(exc: SourceError) -> SafeString:
 
 def thumbnail_of(file: FieldFile, spec: SpecLike) -> Thumbnail | Placeholder:
     """``file``'s thumbnail for a spec in any form ``AdminThumbnail`` accepts, resolved as
-    everywhere else (``thumbkit.resolver``: declared on the field, SPECS, generator id)."""
+    everywhere else (``thumbkit.lookup.resolver``: declared on the field, SPECS, generator id)."""
     return api.get_thumbnail(file, resolver.resolve(spec, file))
 
 
@@ -260,7 +260,7 @@ def prefetch_rows(rows: Sequence[Any], columns: Sequence[AdminThumbnail]) -> Non
             if file:
                 sources.append(coerce(file))
     if sources:
-        batch.load(sources, peers=False)
+        batch.load_records(sources, peers=False)
 
 
 def prefetch_changelist(cl: ChangeList) -> None:

@@ -12,12 +12,14 @@ class ThumbkitConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import (
+        from .adapters import (
             checks,  # noqa: F401  (registers the system checks)
+        )
+        from .adapters.lifecycle import write_manifest
+        from .lookup import (
             generators,  # noqa: F401  (registers thumbkit:thumbnail)
         )
-        from .lifecycle import write_manifest
-        from .registry import autodiscover
+        from .lookup.registry import autodiscover
         from .signals import thumbnails_deleted, thumbnails_generated
 
         thumbnails_generated.connect(write_manifest, dispatch_uid="thumbkit:manifest")
@@ -28,12 +30,13 @@ class ThumbkitConfig(AppConfig):
 
 
 def _answer_the_lookup_layer() -> None:
-    """Fill ``thumbkit.hooks``: the lookup layer asks the adapters through it, never by import."""
-    from . import hooks
-    from .api import get_spec
-    from .endpoint import signed_record
-    from .generators import ImageSpec
-    from .peers import peer_sources
+    """Fill ``thumbkit.lookup.hooks``: the lookup layer asks the adapters through it, never by
+    import."""
+    from .adapters.endpoint import signed_record
+    from .adapters.peers import peer_sources
+    from .lookup import hooks
+    from .lookup.api import get_spec
+    from .lookup.generators import ImageSpec
 
     hooks.peer_sources = peer_sources
     hooks.thumbnail_enqueuer = _thumbnail_enqueuer
@@ -44,12 +47,13 @@ def _answer_the_lookup_layer() -> None:
 
 
 def _batch_every_file_field() -> None:
-    """Rows of any model with a file field batch their thumbnail lookups (``thumbkit.peers``):
-    the installed models now, models created later (tests, dynamic models) when prepared."""
+    """Rows of any model with a file field batch their thumbnail lookups
+    (``thumbkit.adapters.peers``): the installed models now, models created later (tests, dynamic
+    models) when prepared."""
     from django.apps import apps
     from django.db.models.signals import class_prepared
 
-    from .peers import follow_model
+    from .adapters.peers import follow_model
 
     for model in apps.get_models(include_auto_created=True):
         follow_model(model)
@@ -57,7 +61,7 @@ def _batch_every_file_field() -> None:
 
 
 def _prepared(sender: type[Any], **kwargs: Any) -> None:
-    from .peers import follow_model
+    from .adapters.peers import follow_model
 
     follow_model(sender)
 

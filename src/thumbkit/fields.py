@@ -12,7 +12,7 @@
 Declared thumbnails are made after the transaction that saved a new file commits (in the
 request, or by a Django task when ``THUMBKIT["UPLOAD"]`` is ``"task"``). Replacing, clearing
 or deleting the file removes its thumbnails and records after commit. Thumbnails of
-instances loaded together resolve in one store round trip (see ``thumbkit.peers``), and in
+instances loaded together resolve in one store round trip (see ``thumbkit.adapters.peers``), and in
 none when the field keeps a manifest column on its own row.
 """
 
@@ -26,11 +26,12 @@ from django.db import models
 from django.db.models.fields.files import ImageFieldFile, ImageFileDescriptor
 from django.db.models.signals import post_delete, post_init, post_save, pre_delete
 
-from . import api, lifecycle, peers, resolver
+from .adapters import lifecycle, peers
+from .core.spec import Spec
 from .exceptions import InvalidSpec
 from .forms import limits_formfield
-from .source import coerce
-from .spec import Spec
+from .lookup import api, resolver
+from .lookup.source import coerce
 from .validators import ImageLimitsValidator, limits_validator, with_limits
 
 Declared = Mapping[str, Any]  # name -> geometry string, named spec, or dict of options
@@ -55,7 +56,7 @@ class Thumbnails(Mapping[str, api.Result]):
         if name not in field.thumbnails:
             raise KeyError(self._unknown(name))
         # The resolver's first step gives the declared spec; get_thumbnail batches the row's
-        # peers (batch.load) on the first lookup.
+        # peers (batch.load_records) on the first lookup.
         return api.get_thumbnail(self._file, name)
 
     def __getattr__(self, name: str) -> api.Result:
@@ -148,7 +149,7 @@ class ImageField(models.ImageField):
         def __get__(self, instance: Any, owner: Any) -> Any: ...
 
     def declared_spec(self, name: str) -> Spec:
-        """The spec of the declared thumbnail ``name`` (``thumbkit.resolver.field_spec``)."""
+        """The spec of the declared thumbnail ``name`` (``thumbkit.lookup.resolver.field_spec``)."""
         return resolver.field_spec(self, name)
 
     def declared_specs(self) -> list[Spec]:
@@ -238,7 +239,7 @@ source_fields = peers.source_fields
 
 
 # imagekit's field names live in their own module; importable from here as the contract says.
-from .specfields import ImageSpecField, ProcessedImageField  # noqa: E402
+from .adapters.specfields import ImageSpecField, ProcessedImageField  # noqa: E402
 
 __all__ = [
     "ImageField",

@@ -23,9 +23,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from .exceptions import SourceError, SourceTooLarge
-from .generators import GeneratedImage, ImageSpec
-from .keys import renamed
-from .registry import AlreadyRegistered, register
+from .lookup.generators import GeneratedImage, ImageSpec
+from .lookup.keys import renamed
+from .lookup.registry import AlreadyRegistered, register
 from .validators import ImageLimitsValidator, limits_validator
 
 CONTENT_TYPES = {

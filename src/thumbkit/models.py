@@ -30,7 +30,7 @@ class GenerationLock(models.Model):
     """A generation lock on databases without session-level advisory locks.
 
     ``host``, ``pid``, ``started`` and ``heartbeat`` say who holds it, so a lock whose holder
-    was killed is taken over at once (``thumbkit.stores.locks``), not at ``expires``.
+    was killed is taken over at once (``thumbkit.lookup.stores.locks``), not at ``expires``.
     """
 
     key = models.CharField(max_length=64, primary_key=True)

@@ -43,7 +43,7 @@ _declared = get_settings()
 @task(backend=_declared.task_backend, queue_name=_declared.task_queue)
 def generate_field_thumbnails(label: str, pk: Any, attname: str, name: str) -> int:
     """Make the declared thumbnails of ``label`` row ``pk``'s ``attname`` file ``name``."""
-    from .lifecycle import generate_declared
+    from .adapters.lifecycle import generate_declared
 
     return generate_declared(label, pk, attname, name)
 
@@ -61,20 +61,20 @@ def enqueue_field_thumbnails(label: str, pk: Any, attname: str, name: str) -> An
 @task(backend=_declared.task_backend, queue_name=_declared.task_queue)
 def generate_thumbnail(storage: str, name: str, ref: str) -> int:
     """Make one thumbnail for the deferred strategy: the source ``name`` on the STORAGES
-    alias ``storage``, and the spec the reference ``ref`` rebuilds (``thumbkit.refs``).
+    alias ``storage``, and the spec the reference ``ref`` rebuilds (``thumbkit.lookup.refs``).
 
     Returns 1 if it was made, 0 if it existed already or the source cannot be used (logged:
     retrying cannot help a missing or unreadable file).
     """
     from django.core.files.storage import storages
 
-    from . import api, refs, strategies
     from .exceptions import SourceError
-    from .source import coerce
+    from .lookup import api, refs, strategies
+    from .lookup.source import coerce
 
     try:
         source = coerce(name, storage=storages[storage])
-        return api.ensure(source, [refs.load(ref, source=source)])
+        return api.ensure(source, [refs.spec_from_ref(ref, source=source)])
     except SourceError:
         logger.warning("Cannot make the thumbnail of %r (%s)", name, ref, exc_info=True)
         return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from .endpoint import refused_view, thumbnail_view
+from .adapters.endpoint import refused_view, thumbnail_view
 
 app_name = "thumbkit"
 

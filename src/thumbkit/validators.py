@@ -28,8 +28,8 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
 from .conf import Limits, get_settings
+from .core.probe import SourceInfo, probe
 from .exceptions import SourceTooLarge, SourceUnreadable
-from .probe import SourceInfo, probe
 
 __all__ = ["ImageLimitsValidator", "check_upload", "limits_validator"]
 
@@ -143,7 +143,7 @@ def _upload_of(value: Any) -> File | None:  # type: ignore[type-arg]
         inner = value.file
         return _upload_of(inner) if isinstance(inner, File) else File(inner)
     if isinstance(value, File):
-        from .generators import GeneratedImage
+        from .lookup.generators import GeneratedImage
 
         # thumbkit's own output (a ProcessedImageField form field's result) was made
         # under LIMITS; its source was checked before it was processed.

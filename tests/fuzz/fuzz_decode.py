@@ -46,13 +46,13 @@ def configure() -> None:
 
 
 def engines() -> list[Any]:
-    from thumbkit.engines.pillow import PillowEngine
+    from thumbkit.core.engines.pillow import PillowEngine
 
     wanted = os.environ.get("THUMBKIT_FUZZ_ENGINES", "pillow,vips").split(",")
     found: list[Any] = [PillowEngine()] if "pillow" in wanted else []
     if "vips" in wanted:
         try:
-            from thumbkit.engines.vips import VipsEngine
+            from thumbkit.core.engines.vips import VipsEngine
 
             found.append(VipsEngine())
         except Exception as exc:  # no pyvips: fuzz Pillow alone, and say so
@@ -80,8 +80,8 @@ with atheris.instrument_imports(include=["thumbkit", "PIL"]):
 
     Image.init()  # imports every format plugin now, so that they are instrumented too
     from thumbkit.conf import get_settings
+    from thumbkit.core.spec import parse
     from thumbkit.exceptions import ThumbkitError
-    from thumbkit.spec import parse
 
 ENGINES = engines()
 SPECS = [parse("64x64", crop="center"), parse("48x36", format="webp")]

@@ -10,7 +10,7 @@ over unchanged, and pilkit's own processors work in their place. Put them in a s
                                          "width": 100, "height": 100}]}}
 
 A processor's attributes are plain values (numbers, strings, tuples): they make its canonical
-text, which is part of the thumbnail's key (see ``thumbkit.pipeline.step_text``). Colours are
+text, which is part of the thumbnail's key (see ``thumbkit.core.pipeline.step_text``). Colours are
 stored as RGB(A) tuples and anchors as (x, y) fractions, so equal settings written
 differently ("white", "#fff", (255, 255, 255)) make one file.
 
@@ -20,7 +20,7 @@ Size hints. Each processor can say, from the size of its input alone:
   resample it. A decoder may reduce the source to any size at least this large in both
   directions before running it (a JPEG ``draft()`` fast path when a resizer comes first).
 - ``output_size(size)``: the size of its result, or None when that depends on the pixels
-  (TrimBorderColor). ``thumbkit.pipeline.run`` checks it against LIMITS before running.
+  (TrimBorderColor). ``thumbkit.core.pipeline.run`` checks it against LIMITS before running.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 
 from PIL import Image
 
-from .. import pipeline
+from ..core import pipeline
 from .base import Anchor, Processor, Size
 from .color import (
     Adjust,

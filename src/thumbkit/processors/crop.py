@@ -7,7 +7,7 @@ from typing import Any
 
 from PIL import Image, ImageChops, ImageStat
 
-from ..engines.smartcrop import entropy_box
+from ..core.engines.smartcrop import entropy_box
 from .base import (
     RGBA,
     Processor,

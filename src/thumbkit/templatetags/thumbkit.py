@@ -1,7 +1,7 @@
 """``{% load thumbkit %}``: every thumbkit tag and filter, from one library.
 
 - ``{% thumbnail %}``: sorl's block and inline forms, and imagekit's order
-  (``{% thumbnail "100x50" src %}``); see :mod:`thumbkit.tags.thumbnail` for the rule.
+  (``{% thumbnail "100x50" src %}``); see :mod:`thumbkit.adapters.tags.thumbnail` for the rule.
 - ``{% generateimage "app:spec" source=... %}``: imagekit's generic tag.
 - ``{% thumbnail_url src "small" %}`` and ``{{ src|thumbnail_url:"small" }}``: a URL.
 - ``{% picture src "card" formats=... widths=... sizes=... %}``: a responsive ``<picture>``.
@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from django import template
 
-from ..tags.common import parse_kwargs, resolve_kwargs
-from ..tags.generate import generateimage_tag
-from ..tags.picture import picture_tag
-from ..tags.thumbnail import ThumbnailNode, thumbnail_tag
-from ..tags.urls import thumbnail_url_filter, thumbnail_url_tag
+from ..adapters.tags.common import parse_kwargs, resolve_kwargs
+from ..adapters.tags.generate import generateimage_tag
+from ..adapters.tags.picture import picture_tag
+from ..adapters.tags.thumbnail import ThumbnailNode, thumbnail_tag
+from ..adapters.tags.urls import thumbnail_url_filter, thumbnail_url_tag
 
 register = template.Library()
 

@@ -9,9 +9,9 @@ from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import models
 
-from ... import bulk
+from ...adapters import bulk
+from ...core.spec import Spec
 from ...fields import ImageField
-from ...spec import Spec
 
 
 def get_model(label: str) -> type[models.Model]:
@@ -94,7 +94,7 @@ def check_pool_arguments(options: dict[str, Any]) -> None:
         raise CommandError("--workers, --threads and --chunk-size must be at least 1.")
 
 
-def raise_failures(command: BaseCommand, report: bulk.Report, noun: str) -> None:
+def raise_failures(command: BaseCommand, report: bulk.RunReport, noun: str) -> None:
     """List a bulk run's failures on stderr and fail the command (exit status 1)."""
     if not report.failures:
         return

@@ -32,14 +32,15 @@ from django.core.files.storage import storages
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models.fields.files import FieldFile
 
-from ... import api, bulk, failures
-from ...batch import read_sources, version_of
+from ...adapters import bulk
+from ...core.spec import Spec
 from ...exceptions import ThumbkitError
-from ...generators import as_source
-from ...keys import source_key, thumbnail_key
-from ...registry import NotRegistered, register
-from ...source import Source, coerce
-from ...spec import Spec
+from ...lookup import api, failures
+from ...lookup.batch import read_sources, version_of
+from ...lookup.generators import as_source
+from ...lookup.keys import source_key, thumbnail_key
+from ...lookup.registry import NotRegistered, register
+from ...lookup.source import Source, coerce
 from ._common import add_pool_arguments, check_pool_arguments, raise_failures
 
 BATCH = 200  # sources checked against the store in one round trip
@@ -269,7 +270,7 @@ class Command(BaseCommand):
         job = {"force": options["force"], "modules": _modules(ids)}
         plan = Plan(ids, options["force"], job["modules"])
         progress = bulk.Progress(0, self.stderr, "generateimages", enabled=verbosity > 0)
-        report = bulk.Report()
+        report = bulk.RunReport()
         self.workers = 1
         start = time.monotonic()
         try:
@@ -291,7 +292,7 @@ class Command(BaseCommand):
         items: list[SourceItem],
         job: dict[str, Any],
         progress: bulk.Progress,
-        report: bulk.Report,
+        report: bulk.RunReport,
     ) -> None:
         progress.total += len(items)
         report.add(bulk.run(make, items, job, workers=1))
@@ -299,11 +300,11 @@ class Command(BaseCommand):
 
     def _pool(
         self, plan: Plan, job: dict[str, Any], progress: bulk.Progress, options: dict[str, Any]
-    ) -> bulk.Report:
+    ) -> bulk.RunReport:
         if not plan.pending:  # nothing for the workers: start none
             if progress.total:
                 progress.close()
-            return bulk.Report()
+            return bulk.RunReport()
         chunks = -(-len(plan.pending) // options["chunk_size"])
         # No more processes than chunks: a process that would get no work is not started.
         self.workers = min(options["workers"] or bulk.default_workers(), max(1, chunks))
@@ -336,7 +337,7 @@ class Command(BaseCommand):
             f"{plan.done} source(s) already have theirs."
         )
 
-    def _summary(self, plan: Plan, report: bulk.Report, options: dict[str, Any]) -> None:
+    def _summary(self, plan: Plan, report: bulk.RunReport, options: dict[str, Any]) -> None:
         if options["verbosity"] > 0:
             self.stdout.write(
                 f"Made {report.count} image(s) for {report.items} source(s) of "

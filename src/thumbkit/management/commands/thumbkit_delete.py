@@ -14,13 +14,13 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import models
 
-from ... import bulk
-from ...batch import to_manifest
+from ...adapters import bulk
+from ...core.spec import Spec
 from ...exceptions import ThumbkitError
 from ...fields import ImageField, thumbkit_fields
-from ...keys import source_key
-from ...source import coerce
-from ...spec import Spec
+from ...lookup.batch import to_manifest
+from ...lookup.keys import source_key
+from ...lookup.source import coerce
 from ._common import (
     add_database_argument,
     add_size_argument,

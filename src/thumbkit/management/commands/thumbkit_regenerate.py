@@ -16,9 +16,10 @@ from typing import Any
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandParser
 
-from ... import api, bulk, failures
+from ...adapters import bulk
 from ...fields import ImageField
-from ...source import coerce
+from ...lookup import api, failures
+from ...lookup.source import coerce
 from ._common import (
     add_database_argument,
     add_pool_arguments,
@@ -96,7 +97,7 @@ class Command(BaseCommand):
         self._summary(label, report, total - with_file, workers, options["verbosity"])
 
     def _summary(
-        self, label: str, report: bulk.Report, empty: int, workers: int, verbosity: int
+        self, label: str, report: bulk.RunReport, empty: int, workers: int, verbosity: int
     ) -> None:
         if verbosity > 0:
             self.stdout.write(

@@ -2,7 +2,7 @@
 [--retry-failed [PATTERN ...]]``.
 
 Checks every thumbnail record against its storage and every thumbnail file against the
-records (see :mod:`thumbkit.repair`): records whose file is gone or empty are removed (or,
+records (see :mod:`thumbkit.adapters.repair`): records whose file is gone or empty are removed (or,
 with ``--regenerate``, their thumbnails made again), files under ``THUMBKIT["PREFIX"]`` that
 no record names are deleted, and so are interrupted writes' temp files. Listing is by prefix
 (pages of 1000 objects on S3), never a request per file. ``--dry-run`` reports and changes
@@ -20,7 +20,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ... import bulk, repair
+from ...adapters import bulk, repair
 from ...conf import get_settings
 from ...exceptions import ThumbkitError
 
@@ -83,7 +83,7 @@ class Command(BaseCommand):
         if report.failures:
             raise CommandError(f"{len(report.failures)} repair(s) failed.")
 
-    def _details(self, report: repair.Report, verbosity: int, dry_run: bool) -> None:
+    def _details(self, report: repair.RepairReport, verbosity: int, dry_run: bool) -> None:
         for note in report.notes:
             self.stderr.write(note)
         if verbosity < 2:
@@ -99,7 +99,7 @@ class Command(BaseCommand):
             self.stdout.write(f"  stale temp file, {verb} delete: {place.alias}:{name}")
 
     def _failed(
-        self, report: repair.Report, verbosity: int, dry_run: bool, retry: list[str] | None
+        self, report: repair.RepairReport, verbosity: int, dry_run: bool, retry: list[str] | None
     ) -> None:
         if verbosity < 1 or not report.failed:
             return
@@ -116,7 +116,7 @@ class Command(BaseCommand):
         self.stdout.write(f"{verb} {forgotten} failure record(s){hint}.")
 
     def _summary(
-        self, report: repair.Report, verbosity: int, dry_run: bool, regenerate: bool
+        self, report: repair.RepairReport, verbosity: int, dry_run: bool, regenerate: bool
     ) -> None:
         if verbosity < 1:
             return

@@ -1,0 +1,259 @@
+"""The default engine, on Pillow.
+
+Order matters for speed and correctness: ``thumbkit.core.probe`` (header only, among the allowed
+formats: bytes, frames and pixels against LIMITS) -> plan every spec within the output caps
+-> JPEG ``draft()`` at the smallest DCT scale that still covers every requested size (it must
+come before EXIF transposing, which loads pixels), with the pixel cap on the drafted size
+(a progressive JPEG counts at full size) -> load -> EXIF transpose -> normalise the mode
+-> per spec: resize (only the crop box) -> smart crop -> padding -> encode. Pillow's
+process-wide ``MAX_IMAGE_PIXELS`` is never changed, and ``Image.open``'s check against it is
+skipped: LIMITS are the control.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from PIL import Image
+
+from ...conf import Limits, Settings
+from ...exceptions import GenerationError, SourceTooLarge, SourceUnreadable, ThumbkitError
+from .. import limits, pipeline, probe
+from ..geometry import Plan
+from ..spec import Spec
+from . import Rendered
+from .shrink import Decoded, decode, normalise
+from .smartcrop import entropy_box
+
+LANCZOS = Image.Resampling.LANCZOS
+SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
+WEB_FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "GIF": "GIF", "WEBP": "WEBP"}
+WEB_FORMATS["AVIF"] = "AVIF"
+DRAFTABLE = probe.DRAFTABLE  # formats whose decoder can scale down while decoding
+# Errors Pillow raises on bad input: its fuzzing contract's, and what plugins raise anyway.
+DECODE_ERRORS = probe.SOURCE_ERRORS
+
+
+def _jpeg(img: Image.Image, spec: Spec, s: Settings, icc: bytes | None) -> dict[str, Any]:
+    progressive = s.progressive if spec.progressive is None else spec.progressive
+    options = {"quality": spec.quality or s.quality, "optimize": True, "progressive": progressive}
+    return {**options, "icc_profile": icc} if icc else options
+
+
+def _png(img: Image.Image, spec: Spec, s: Settings, icc: bytes | None) -> dict[str, Any]:
+    return {"compress_level": 6, "icc_profile": icc} if icc else {"compress_level": 6}
+
+
+def _webp(img: Image.Image, spec: Spec, s: Settings, icc: bytes | None) -> dict[str, Any]:
+    options = {"quality": spec.quality or s.quality, "method": 4}
+    return {**options, "icc_profile": icc} if icc else options
+
+
+def _avif(img: Image.Image, spec: Spec, s: Settings, icc: bytes | None) -> dict[str, Any]:
+    options = {"quality": spec.quality or s.quality, "speed": s.avif_speed}
+    return {**options, "icc_profile": icc} if icc else options
+
+
+def _gif(img: Image.Image, spec: Spec, s: Settings, icc: bytes | None) -> dict[str, Any]:
+    return {}
+
+
+SaveOptions = Callable[[Image.Image, Spec, Settings, "bytes | None"], dict[str, Any]]
+
+# Per output format: the modes it can hold, and its save options.
+FORMATS: dict[str, tuple[frozenset[str], SaveOptions]] = {
+    "JPEG": (frozenset({"RGB", "L"}), _jpeg),
+    "PNG": (frozenset({"RGB", "RGBA", "L", "LA"}), _png),
+    "WEBP": (frozenset({"RGB", "RGBA"}), _webp),
+    "AVIF": (frozenset({"RGB", "RGBA"}), _avif),
+    "GIF": (frozenset({"RGB", "RGBA", "L", "LA"}), _gif),
+}
+
+
+class PillowEngine:
+    def render(self, data: bytes, specs: Sequence[Spec], settings: Settings) -> list[Rendered]:
+        lim = settings.limits
+        # Bytes, format, frames and (unless it can be drafted) pixels, from the header.
+        image, info = probe.open_image(data, lim)
+        with image:
+            plans = _plans(specs, info.oriented_size, lim)
+            if info.format in DRAFTABLE:
+                target = _target(plans, info.orientation)
+                probe.check_pixels(info, lim, target)
+                # draft() must come before anything that loads pixels (EXIF transposing).
+                image.draft(None, target)
+                limits.check_source(image.size, 1, lim)
+            _load(image)
+            late = probe.orientation(image)
+            if late != info.orientation:
+                # A PNG eXIf chunk after the pixel data is only seen now; rare, so plan again.
+                plans = _plans(specs, _oriented(info.size, late), lim)
+            decoded = _decoded(image, specs, plans)
+            if decoded.pixels is not image:
+                image.close()  # frees the full-size decode before resizing and encoding
+            pairs = zip(specs, plans, strict=True)
+            return [_render_one(decoded, spec, p, info.format, settings) for spec, p in pairs]
+
+
+def _plans(specs: Sequence[Spec], size: tuple[int, int], lim: Limits) -> list[Plan]:
+    return [limits.planned(spec, size, lim) for spec in specs]
+
+
+def _oriented(size: tuple[int, int], orientation: int) -> tuple[int, int]:
+    return (size[1], size[0]) if orientation in SWAPPING_ORIENTATIONS else size
+
+
+def _target(plans: Sequence[Plan], orientation: int) -> tuple[int, int]:
+    """The decode size that covers every plan, in stored orientation (what draft() takes)."""
+    width = max(p.decode[0] for p in plans)
+    height = max(p.decode[1] for p in plans)
+    return _oriented((width, height), orientation)
+
+
+def _load(image: Image.Image) -> None:
+    with _mapped_errors():
+        image.load()
+
+
+def _decoded(image: Image.Image, specs: Sequence[Spec], plans: Sequence[Plan]) -> Decoded:
+    # A spec without geometry gives its processors the whole source: no reduction then.
+    targets = [p.scaled for p in plans] if all(s.has_geometry for s in specs) else None
+    with _mapped_errors():
+        return decode(image, targets)
+
+
+@contextlib.contextmanager
+def _mapped_errors() -> Iterator[None]:
+    try:
+        yield
+    except (MemoryError, Image.DecompressionBombError) as exc:
+        raise SourceTooLarge(f"The source is too large to decode: {exc}") from exc
+    except DECODE_ERRORS as exc:
+        raise SourceUnreadable(f"The source cannot be decoded: {exc}") from exc
+
+
+def _render_one(
+    decoded: Decoded, spec: Spec, p: Plan, source_format: str, settings: Settings
+) -> Rendered:
+    image = decoded.pixels
+    icc = image.info.get("icc_profile")
+    if spec.colorspace == "GRAY" and image.mode not in ("L", "LA"):
+        image = image.convert("LA" if image.mode == "RGBA" else "L")
+        icc = None
+    elif spec.colorspace == "RGB" and image.mode in ("L", "LA"):
+        image = image.convert("RGBA" if image.mode == "LA" else "RGB")
+        icc = None
+    if spec.has_geometry:
+        image = _resize(image, p, decoded.extent)
+    if p.smart:
+        image = image.crop(entropy_box(image, p.cropped))
+    if p.canvas is not None:
+        image = _pad(image, p.canvas, spec.padding_color)
+    if spec.processors:
+        model = _color_model(image.mode)
+        image = _processed(image, spec, settings.limits)
+        if _color_model(image.mode) != model:
+            icc = None  # e.g. Convert("L"): an RGB profile must not describe grey pixels
+    fmt = spec.format or _default_format(source_format, image.mode)
+    return _encode(image, spec, fmt, icc, settings)
+
+
+def _processed(image: Image.Image, spec: Spec, lim: Limits) -> Image.Image:
+    """Run the spec's processors; they may change size and mode, so check both after."""
+
+    def check(size: tuple[int, int]) -> None:
+        limits.check_size(size, spec, lim)
+
+    # Without a geometry the processors start from the full source, so their steps are held
+    # to the source caps and only the result to the output caps.
+    step_check = check if spec.has_geometry else _source_check(lim)
+    try:
+        image = pipeline.run(image, spec.processors, step_check)
+        check(image.size)
+    except ThumbkitError:
+        raise
+    except Exception as exc:  # a processor is user code: report it as a generation failure
+        raise GenerationError(f"A processor of {spec.canonical!r} failed: {exc!r}") from exc
+    return normalise(image)
+
+
+def _source_check(lim: Limits) -> Callable[[tuple[int, int]], None]:
+    def check(size: tuple[int, int]) -> None:
+        limits.check_source(size, 1, lim)
+
+    return check
+
+
+def _resize(image: Image.Image, p: Plan, extent: tuple[float, float]) -> Image.Image:
+    """Resize to the planned size, resampling only the crop box when there is one.
+
+    ``extent`` is the whole source in ``image`` coordinates: its size, or less when the
+    image holds a reduction whose last row or column of blocks was partial."""
+    fx = extent[0] / p.scaled[0]
+    fy = extent[1] / p.scaled[1]
+    if p.crop is None:
+        box = (0.0, 0.0, extent[0], extent[1])
+        size = p.scaled
+    else:
+        left, top, right, bottom = p.crop
+        box = (left * fx, top * fy, right * fx, bottom * fy)
+        size = p.cropped
+    if size == image.size and box == (0, 0, image.width, image.height):
+        return image
+    return image.resize(size, LANCZOS, box=box, reducing_gap=3.0)
+
+
+def _pad(image: Image.Image, canvas: tuple[int, int], color: str) -> Image.Image:
+    background = Image.new(image.mode, canvas, color)
+    left = int((canvas[0] - image.width) / 2)
+    top = int((canvas[1] - image.height) / 2)
+    background.paste(image, (left, top))
+    return background
+
+
+def _default_format(source_format: str, mode: str) -> str:
+    if source_format in WEB_FORMATS:
+        return WEB_FORMATS[source_format]
+    return "PNG" if mode in ("RGBA", "LA") else "JPEG"
+
+
+def _encode(
+    image: Image.Image, spec: Spec, fmt: str, icc: bytes | None, settings: Settings
+) -> Rendered:
+    modes, options = FORMATS[fmt]
+    before = image.mode
+    image = _fit_mode(image, modes, spec)
+    if _color_model(image.mode) != _color_model(before):
+        icc = None  # a grey profile cannot describe RGB pixels, and the reverse
+    buffer = io.BytesIO()
+    try:
+        image.save(buffer, fmt, **options(image, spec, settings, icc))
+    except (OSError, ValueError) as exc:
+        raise GenerationError(f"Encoding {fmt} failed: {exc}") from exc
+    return Rendered(buffer.getvalue(), image.width, image.height, fmt)
+
+
+def _fit_mode(image: Image.Image, modes: frozenset[str], spec: Spec) -> Image.Image:
+    if image.mode in modes:
+        return image
+    if image.mode in ("RGBA", "LA"):
+        if image.mode[:-1] in modes:
+            return _flatten(image, spec.background or "#ffffff")
+        return image.convert("RGBA")
+    return image.convert("RGB")
+
+
+def _flatten(image: Image.Image, color: str) -> Image.Image:
+    """Composite transparency onto a solid colour (white unless the spec says otherwise)."""
+    base_mode = image.mode[:-1]
+    background = Image.new(base_mode, image.size, color)
+    background.paste(image, mask=image.getchannel("A"))
+    background.info = dict(image.info)
+    return background
+
+
+def _color_model(mode: str) -> str:
+    return "grey" if mode in ("L", "LA") else "rgb"
