@@ -180,8 +180,9 @@ def queries() -> Iterator[Queries]:
 
 
 def keys_in(sql: str) -> set[str]:
-    """The source keys a store read asked for."""
-    return set(re.findall(r"'([0-9a-f]{32})'", sql))
+    """The source keys a store read asked for (quoted one by one, or in PostgreSQL's
+    array literal: ``= ANY('{k1,k2}')``)."""
+    return set(re.findall(r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])", sql))
 
 
 def source_keys(names: Sequence[str]) -> set[str]:
@@ -192,7 +193,7 @@ COUNT_SQL = r'^SELECT COUNT\(\*\) AS "__count" FROM "testapp_{table}"'
 ROWS_SQL = r'^SELECT .* FROM "testapp_{table}" ORDER BY .* LIMIT {rows}'
 STORE_SQL = (
     r'^SELECT .* FROM "thumbkit_thumbnailrecord" '
-    r'WHERE "thumbkit_thumbnailrecord"\."source_key" IN \('
+    r'WHERE "thumbkit_thumbnailrecord"\."source_key" (IN \(|= ANY\()'
 )
 
 

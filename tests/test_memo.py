@@ -65,7 +65,7 @@ def test_a_lookup_leaves_one_typed_attribute_on_the_file(fs_media: Media) -> Non
     memo = memo_of(photo.image)
     assert memo.location == coerce(photo.image).location
     assert memo.records == {thumb.key: thumb}
-    assert list(memo.answers.values()) == [thumb]
+    assert memo.identity == coerce(photo.image).identity
     # Named attributes only: a string slot cannot be added to it.
     assert not hasattr(memo, "__dict__")
     with pytest.raises(AttributeError):
@@ -111,17 +111,17 @@ def test_fill_replaces_everything_and_clear_forgets_everything() -> None:
     src = coerce("photos/a.jpg")
     version = version_record(src, "v2")
     memo = Memo()
-    memo.answers["asked before"] = version
+    memo.records["learnt before"] = version
     memo.fill(src.location, {version.key: version}, "v2")
-    assert (memo.location, memo.version, memo.records, memo.answers) == (
+    assert (memo.location, memo.version, memo.identity, memo.records) == (
         src.location,
         "v2",
+        f"{src.location}@v2",
         {version.key: version},
-        {},
     )
     memo.clear()
-    assert (memo.location, memo.version, memo.records, memo.answers) == (None, "", {}, {})
-    assert repr(memo) == "<Memo partial, 0 records, 0 answers>"
+    assert (memo.location, memo.version, memo.identity, memo.records) == (None, "", "", {})
+    assert repr(memo) == "<Memo partial, 0 records>"
 
 
 @pytest.mark.django_db
@@ -131,11 +131,12 @@ def test_a_new_version_of_the_source_gives_new_keys(fs_media: Media) -> None:
     memo = memo_of(photo.image)
     assert memo.version == ""
     delete(photo.image, delete_file=False)  # the source changed: it gets a new version
-    assert (memo.location, memo.records, memo.answers) == (None, {}, {})
+    assert (memo.location, memo.identity, memo.records) == (None, "", {})
     new = get_thumbnail(photo.image, "small")
     stored = ThumbnailRecord.objects.get(spec=VERSION_SPEC).name
     src = coerce(photo.image)
     assert memo.version == stored != ""
+    assert memo.identity == f"{src.location}@{stored}"
     assert new.key == key_for(f"{src.location}@{stored}", get_spec("small")) != old.key
     assert new.name != old.name
     assert memo_hit(src, get_spec("small")) == new
@@ -183,13 +184,12 @@ def test_a_memo_pickles_with_its_records() -> None:
     record = version_record(src, "v1")
     memo = Memo()
     memo.fill(src.location, {record.key: record}, "v1")
-    memo.answers[("photos/a.jpg", "small", ())] = record
     for again in (pickle.loads(pickle.dumps(memo)), copy.deepcopy(memo)):
-        assert (again.location, again.version, again.records, again.answers) == (
+        assert (again.location, again.version, again.identity, again.records) == (
             memo.location,
             "v1",
+            f"{memo.location}@v1",
             {record.key: record},
-            {("photos/a.jpg", "small", ()): record},
         )
 
 

@@ -313,16 +313,17 @@ def test_a_warm_lookup_resolves_nothing_again(
 ) -> None:
     api.get_thumbnail(row.photo, "card")
     calls: list[Any] = []
-    real = resolver.resolve
+    real = resolver._resolve_name
 
-    def counted(*args: Any, **kwargs: Any) -> Spec:
+    def counted(*args: Any) -> tuple[Spec, bool]:
         calls.append(args)
-        return real(*args, **kwargs)
+        return real(*args)
 
-    monkeypatch.setattr(resolver, "resolve", counted)
+    monkeypatch.setattr(resolver, "_resolve_name", counted)
+    monkeypatch.setattr(api, "coerce", None)  # no Source is made either
     for _ in range(3):
         api.get_thumbnail(row.photo, "card")
-    assert calls == []  # answered from the file object's memo
+    assert calls == []  # the resolver's answer, and the file object's memo
 
 
 def test_a_page_resolves_a_name_once_per_field(

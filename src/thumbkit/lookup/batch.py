@@ -185,8 +185,7 @@ def memo_hit(src: Source, spec: Any) -> Thumbnail | None:
     location = src.location
     if memo is None or memo.location != location:
         return None
-    version = memo.version
-    return memo.records.get(key_for(f"{location}@{version}" if version else location, spec))
+    return memo.records.get(key_for(memo.identity, spec))
 
 
 def version_of(records: Mapping[str, Thumbnail]) -> str:

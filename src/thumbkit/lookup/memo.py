@@ -11,7 +11,7 @@ pseudo-record (``batch.VERSION_SPEC``), which is stored data and not part of the
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -22,34 +22,33 @@ ATTRIBUTE = "_thumbkit_memo"  # the one attribute a memo takes on its file objec
 
 
 class Memo:
-    """Resolved records of one file object, and answers to its repeated lookups.
+    """Resolved records of one file object.
 
     ``location`` is the source location (``Source.location``) whose every record
     ``records`` holds, or None while the memo holds only some (what was generated or
     failed here): only a complete memo answers a lookup with no I/O, and only for the file
-    it was filled for. ``answers`` maps a repeated ``get_thumbnail`` call (file name, spec,
-    options) to its stored thumbnail, so the call is answered before any parsing.
-    ``source`` is the ``Source`` last made from the object (``source.coerce``), reused
-    while the object's name and storage are the ones it was made from.
+    it was filled for. ``identity`` is that location with the version the records were
+    read at (``Source.identity``), which thumbnail keys are made from: kept here so a warm
+    lookup computes its key without building a Source. ``source`` is the ``Source`` last
+    made from the object (``source.coerce``), reused while the object's name and storage
+    are the ones it was made from.
     """
 
-    __slots__ = ("answers", "location", "records", "source", "version")
+    __slots__ = ("identity", "location", "records", "source", "version")
 
     def __init__(self) -> None:
         self.location: str | None = None
         self.version = ""
+        self.identity = ""
         self.records: dict[str, Thumbnail] = {}
-        self.answers: dict[Hashable, Thumbnail] = {}
         self.source: Source | None = None
 
     def fill(self, location: str, records: Mapping[str, Thumbnail], version: str) -> None:
         """Hold exactly ``records``, every record of the source at ``location``."""
         self.location = location
         self.version = version
+        self.identity = f"{location}@{version}" if version else location
         self.records = dict(records)
-        # Answers were found among the records this replaces. Cleared in place: a lookup
-        # that fills the memo holds this dict to write its answer into afterwards.
-        self.answers.clear()
 
     def add(self, records: Mapping[str, Thumbnail]) -> None:
         """Remember records made or learnt here (complete or not, the memo stays so)."""
@@ -59,9 +58,9 @@ class Memo:
         """Forget everything: the next lookup reads the store again."""
         self.location = None
         self.version = ""
+        self.identity = ""
         self.records = {}
-        self.answers.clear()
 
     def __repr__(self) -> str:
         state = f"complete for {self.location!r}" if self.location is not None else "partial"
-        return f"<Memo {state}, {len(self.records)} records, {len(self.answers)} answers>"
+        return f"<Memo {state}, {len(self.records)} records>"

@@ -117,12 +117,21 @@ def lookup(source: Any, what: Any, get: Callable[[], T]) -> T | None:
     """
     try:
         return get()
-    except SourceError as exc:
+    except PASSING as exc:
+        passed(source, what, exc)
+        return None
+
+
+# What a tag renders as "no thumbnail" (``lookup``), not as an error page.
+PASSING = (SourceError, StorageError, LockTimeout)
+
+
+def passed(source: Any, what: Any, exc: Exception) -> None:
+    """Log a ``PASSING`` failure of a tag's lookup; the tag renders no thumbnail."""
+    if isinstance(exc, SourceError):
         log_source_error(source, what, exc)
-        return None
-    except (StorageError, LockTimeout) as exc:
+    else:
         logger.error("thumbkit: no thumbnail of %r for %r this time: %s", source, what, exc)
-        return None
 
 
 def log_source_error(source: Any, spec: Any, exc: SourceError) -> None:

@@ -34,10 +34,12 @@ from ...lookup.registry import register
 from ...processors import Anchor
 from .common import (
     FORCE_SSL,
+    PASSING,
     Bits,
     Kwargs,
     Result,
     lookup,
+    passed,
     pop_https,
     render_inline,
     request_is_secure,
@@ -131,9 +133,14 @@ class ThumbnailNode(template.Node):
     def thumbnail(self, context: Context) -> Result | None:
         source = self.source.resolve(context)
         if self.constant is not None:
+            # The page's case, once per row: the lookup inline (what ``lookup`` does).
             spec, options, force_ssl = self.constant
-            found = lookup(source, spec, lambda: get_thumbnail(source, spec, **options))
-            return with_https(found, force_ssl or request_is_secure(context))
+            try:
+                thumb = get_thumbnail(source, spec, **options)
+            except PASSING as exc:
+                passed(source, spec, exc)
+                return None
+            return with_https(thumb, force_ssl or request_is_secure(context))
         spec = self.spec.resolve(context)
         options = resolve_kwargs(self.options, context)
         secure = pop_https(context, options)
@@ -153,8 +160,13 @@ class ThumbnailNode(template.Node):
             return render_inline(thumb, resolve_kwargs(self.attrs or {}, context))
         if not thumb:  # missing source, or a falsy placeholder (deferred, store down)
             return self.empty.render(context)
-        with context.push(**{self.var: thumb}):
+        # What ``context.push()`` does, without building a ContextDict and a context
+        # manager on every row of a page.
+        context.dicts.append({self.var: thumb})
+        try:
             return self.nodelist.render(context)
+        finally:
+            context.dicts.pop()
 
 
 def _constant_request(

@@ -119,14 +119,8 @@ class DatabaseStore:
     def get_many(self, keys: Sequence[str]) -> dict[str, Thumbnail]:
         if not keys:
             return {}
-        try:
-            rows = list(
-                ThumbnailRecord.objects.using(self.using)
-                .filter(key__in=list(keys))
-                .values_list(*_COLUMNS)
-            )
-        except DatabaseError as exc:
-            raise store_error("Reading thumbnail records", exc) from exc
+        with _mapped("Reading thumbnail records"):
+            rows = self._select("key", keys)
         return {row[0]: Thumbnail.from_row(row) for row in rows}
 
     def set_many(self, thumbnails: Sequence[Thumbnail]) -> None:
@@ -158,14 +152,35 @@ class DatabaseStore:
     def get_sources(self, source_keys: Sequence[str]) -> dict[str, dict[str, Thumbnail]]:
         if not source_keys:
             return {}
-        qs = ThumbnailRecord.objects.using(self.using).filter(source_key__in=list(source_keys))
         with _mapped("Reading source indexes"):
-            rows = list(qs.values_list(*_COLUMNS))
+            rows = self._select("source_key", source_keys)
         found: dict[str, dict[str, Thumbnail]] = {}
         for row in rows:
             record = Thumbnail.from_row(row)
             found.setdefault(record.source_key, {})[record.key] = record
         return found
+
+    def _select(self, column: str, values: Sequence[str]) -> list[tuple[Any, ...]]:
+        """The records whose ``column`` is one of ``values``: one statement, in raw SQL.
+
+        A list page reads a thousand sources at once. Through the ORM's ``__in``, preparing
+        a thousand parameters (and, on psycopg, splitting a statement with a thousand
+        placeholders) costs more than the database's answer; PostgreSQL takes the keys as
+        one array parameter instead (``= ANY(%s)``), other databases as plain placeholders.
+        """
+        connection = connections[self.using]
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(c) for c in _COLUMNS)
+        table = quote(ThumbnailRecord._meta.db_table)
+        target = f"{table}.{quote(column)}"
+        params: list[Any]
+        if connection.vendor == "postgresql":
+            where, params = f"{target} = ANY(%s)", [list(values)]
+        else:
+            where, params = f"{target} IN ({', '.join(['%s'] * len(values))})", list(values)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {columns} FROM {table} WHERE {where}", params)
+            return list(cursor.fetchall())
 
     def source_keys(self, source_key: str) -> list[str]:
         try:
