@@ -248,7 +248,8 @@ class Thumbnail:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Thumbnail:
-        return cls.from_dict(json.loads(text))
+        # Text, not bytes: json.loads would sniff the bytes' encoding on every record.
+        return cls.from_dict(json.loads(text.decode() if isinstance(text, bytes) else text))
 
 
 _FIELDS = tuple(Thumbnail.__dataclass_fields__)
