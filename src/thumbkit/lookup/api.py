@@ -28,7 +28,7 @@ from .memo import ATTRIBUTE as MEMO_ATTRIBUTE
 from .memo import Memo
 from .source import Source, coerce
 from .stores import get_store
-from .strategies import generate_locked, get_strategy, is_stored, strategy_name
+from .strategies import generate_locked, get_strategy, is_stored, negotiated, strategy_name
 from .thumbnail import Placeholder, Thumbnail
 
 Request = tuple[Source, Spec]
@@ -50,7 +50,8 @@ def get_thumbnail(source: Any, geometry_or_name: str | Spec, **options: Any) -> 
         return hit
     spec = resolver.resolve(geometry_or_name, source, options)
     src = coerce(source)
-    result = batch.memo_hit(src, spec) or resolve([(src, spec)])[0]
+    known = None if negotiated(spec) else batch.memo_hit(src, spec)
+    result = known or resolve([(src, spec)])[0]
     if is_stored(result) and (
         fast is not None or (fast := _fast_slot(source, geometry_or_name, options))
     ):
@@ -117,7 +118,7 @@ def get_or_generate(source: Any, spec: Spec) -> Thumbnail:
     """The stored thumbnail, generated now (under the store lock) if missing, whatever the
     strategy: what the on-demand endpoint and the deferred task serve."""
     src = coerce(source)
-    found, missing, keys = _lookup([(src, spec)], peers=False)
+    found, missing, keys = _lookup([(src, spec)], peers=False, serving=False)
     for group_src, items in missing.values():
         found.update(generate_locked(group_src, items))
     return found[keys[0]]
@@ -128,7 +129,7 @@ def ensure(source: Any, specs: Sequence[Spec]) -> int:
     src = coerce(source)
     # Only this source: its row's peers may be other objects (the instance that just saved)
     # whose memo must not learn "nothing generated" a moment before generation.
-    _, missing, _ = _lookup([(src, spec) for spec in specs], peers=False)
+    _, missing, _ = _lookup([(src, spec) for spec in specs], peers=False, serving=False)
     count = 0
     for group_src, items in missing.values():
         _remember(group_src, generate_locked(group_src, items))
@@ -137,9 +138,13 @@ def ensure(source: Any, specs: Sequence[Spec]) -> int:
 
 
 def _lookup(
-    requests: Sequence[Request], peers: bool = True
+    requests: Sequence[Request], peers: bool = True, serving: bool = True
 ) -> tuple[dict[str, Thumbnail], dict[str, tuple[Source, list[tuple[Spec, str]]]], list[str]]:
-    """Hits by key, misses grouped by source, and each request's key (versions applied)."""
+    """Hits by key, misses grouped by source, and each request's key (versions applied).
+
+    ``serving``: for a page, where a negotiated spec is a miss even when stored (its
+    signed URL is served); False for the callers that make files.
+    """
     loaded = batch.load_records((src for src, _ in requests), peers=peers, strict=True)
     found: dict[str, Thumbnail] = {}
     missing: dict[str, tuple[Source, list[tuple[Spec, str]]]] = {}
@@ -151,7 +156,7 @@ def _lookup(
             src = replace(src, version=version)
         key = thumbnail_key(src, spec)
         keys.append(key)
-        hit = records.get(key)
+        hit = None if serving and negotiated(spec) else records.get(key)
         if hit is not None:
             found[key] = hit
             continue
