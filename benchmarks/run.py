@@ -50,6 +50,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=15, help="timed renders per warm page")
     parser.add_argument("--budget", type=float, default=2.0, help="seconds per warm page")
     parser.add_argument("--gen-runs", type=int, default=5, help="timed runs per generation")
+    parser.add_argument("--cases", default=",".join(CASES), help="generation cases")
+    parser.add_argument("--gen-libs", default=",".join(GEN_LIBRARIES), help="generation libraries")
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--quick", action="store_true", help="100 rows, 1 fresh run, few runs")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -197,8 +199,8 @@ def measure(
 
 def generation(env: Env, args: argparse.Namespace) -> list[dict[str, Any]]:
     results = []
-    for case in CASES:
-        for lib in GEN_LIBRARIES:
+    for case in args.cases.split(","):
+        for lib in args.gen_libs.split(","):
             job = {"env": env.__dict__, "lib": lib, "case": case, "runs": args.gen_runs}
             result = worker("benchmarks.generation.worker", job, MALLOC)[0]
             results.append({"lib": lib, "case": case, **result})

@@ -68,6 +68,7 @@ def test_every_key_set_validly_gives_no_errors() -> None:
         "FORCE_SSL": True,
         "CACHE_BUSTER": "auto",
         "URL_DOMAIN": "https://cdn.example.com",
+        "SIZES_ALLOWED": [320, "640", "800x600", "x200"],
     }
     with override_settings(THUMBKIT=full):
         assert checks.check_settings() == []

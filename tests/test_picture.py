@@ -198,3 +198,66 @@ def test_invalid_options_raise(options: str, error: type[Exception], media: Path
 def test_syntax_errors(source: str) -> None:
     with pytest.raises(TemplateSyntaxError):
         Template("{% load thumbkit %}" + source)
+
+
+def img_of(html: str) -> dict[str, str | None]:
+    (name, attrs) = tags(html)[-1]
+    assert name == "img"
+    return attrs
+
+
+def test_the_img_is_lazy_and_async_with_its_size(media: Path) -> None:
+    photo = photo_of((2000, 1500))
+    img = img_of(render(CARD, p=photo))
+    assert (img["width"], img["height"]) == ("320", "240")
+    assert (img["loading"], img["decoding"]) == ("lazy", "async")
+    assert "fetchpriority" not in img
+
+
+def test_priority_makes_it_eager_and_high(media: Path) -> None:
+    photo = photo_of((2000, 1500))
+    html = render('{% picture p.image "320x240 crop" widths="320,640" priority=True %}', p=photo)
+    img = img_of(html)
+    assert (img["loading"], img["fetchpriority"], img["decoding"]) == ("eager", "high", "async")
+    assert (img["width"], img["height"]) == ("320", "240")
+    assert "lazy" not in html
+    off = img_of(render('{% picture p.image "320x240 crop" priority="false" %}', p=photo))
+    assert (off["loading"], off.get("fetchpriority")) == ("lazy", None)
+
+
+def test_attributes_after_the_dashes_win(media: Path) -> None:
+    photo = photo_of((800, 600))
+    img = img_of(
+        render('{% picture p.image "320x240" -- loading="eager" decoding="sync" %}', p=photo)
+    )
+    assert (img["loading"], img["decoding"]) == ("eager", "sync")
+
+
+def test_widths_snap_to_sizes_allowed(media: Path, settings: Any) -> None:
+    photo = photo_of((2000, 1500))
+    settings.THUMBKIT = {**settings.THUMBKIT, "SIZES_ALLOWED": [320, 640, 960]}
+    html = render('{% picture p.image "300x225 crop" widths="300,600,1000,1200" %}', p=photo)
+    found = entries(img_of(html)["srcset"])
+    assert [w for _, w in found] == ["320w", "640w", "960w"]
+    assert [real(media, url) for url, _ in found] == [
+        ("JPEG", (320, 240)),
+        ("JPEG", (640, 480)),
+        ("JPEG", (960, 720)),
+    ]
+    # Boxes snap only to the allowed ones of the spec's own aspect ratio.
+    settings.THUMBKIT = {**settings.THUMBKIT, "SIZES_ALLOWED": ["320x240", "640x360", "800x600"]}
+    html = render('{% picture p.image "400x300 crop" widths="300,600" %}', p=photo)
+    assert [real(media, url)[1] for url, _ in entries(img_of(html)["srcset"])] == [
+        (320, 240),
+        (800, 600),
+    ]
+
+
+def test_on_demand_pictures_sign_only_allowed_sizes(media: Path, settings: Any) -> None:
+    photo = photo_of((2000, 1500))
+    settings.THUMBKIT = {**settings.THUMBKIT, "STRATEGY": "on_demand", "SIZES_ALLOWED": [320, 640]}
+    html = render('{% picture p.image "300x225 crop" widths="300,500,900" %}', p=photo)
+    found = entries(img_of(html)["srcset"])
+    assert [w for _, w in found] == ["320w", "640w"]
+    assert all(url.startswith("/thumbs/") for url, _ in found)
+    assert ThumbnailRecord.objects.count() == 0

@@ -1,7 +1,8 @@
 """How each library makes the generation benchmark's three thumbnails.
 
 Cases: ``jpeg-crop`` (4000x3000 JPEG to a 300x300 centre crop, JPEG), ``jpeg-webp`` (the same
-JPEG to 1600 px wide, WebP) and ``png-alpha`` (2000x1500 RGBA PNG fitted in 200x200, PNG).
+JPEG to 1600 px wide, WebP), ``png-alpha`` (2000x1500 RGBA PNG fitted in 200x200, PNG) and
+``jpeg-avif`` (the same JPEG to 800 px wide, AVIF, each library at its own AVIF speed).
 Quality is 85 everywhere it applies. Libraries go through their public call with a
 FileSystemStorage and an in-memory SQLite database for their records (so the time includes
 reading the source from storage and writing the result); the two floors work on the file
@@ -18,6 +19,9 @@ from typing import Any
 from ..common import Env, base_settings, configure
 
 QUALITY = 85
+AVIF_WIDTH = 800
+# The floors encode AVIF as thumbkit does by default (Pillow speed 8, libvips effort 2).
+AVIF_SPEED = 8
 
 
 class Runner:
@@ -46,17 +50,19 @@ class PillowFloor(Runner):
         with Image.open(self.media / name) as image:
             if case == "jpeg-crop":
                 out, fmt = _pillow_crop(image, 300), "JPEG"
-            elif case == "jpeg-webp":
+            elif case in ("jpeg-webp", "jpeg-avif"):
+                side, fmt = (1600, "WEBP") if case == "jpeg-webp" else (AVIF_WIDTH, "AVIF")
                 width, height = image.size
-                image.draft("RGB", (1600, math.ceil(1600 * height / width)))
-                size = (1600, round(1600 * height / width))
-                out, fmt = image.resize(size, Image.Resampling.LANCZOS), "WEBP"
+                image.draft("RGB", (side, math.ceil(side * height / width)))
+                size = (side, round(side * height / width))
+                out = image.resize(size, Image.Resampling.LANCZOS)
             else:
                 scale = min(200 / image.width, 200 / image.height)
                 size = (round(image.width * scale), round(image.height * scale))
                 out, fmt = image.resize(size, Image.Resampling.LANCZOS), "PNG"
         buffer = io.BytesIO()
-        out.save(buffer, fmt, **({} if fmt == "PNG" else {"quality": QUALITY}))
+        options = {"quality": QUALITY, **({"speed": AVIF_SPEED} if fmt == "AVIF" else {})}
+        out.save(buffer, fmt, **({} if fmt == "PNG" else options))
         return buffer.getvalue()
 
 
@@ -92,6 +98,9 @@ class VipsFloor(Runner):
         elif case == "jpeg-webp":
             image = pyvips.Image.thumbnail_buffer(data, 1600, size="down")
             out = image.write_to_buffer(".webp", Q=QUALITY)
+        elif case == "jpeg-avif":
+            image = pyvips.Image.thumbnail_buffer(data, AVIF_WIDTH, size="down")
+            out = image.write_to_buffer(".avif", Q=QUALITY, effort=2, compression="av1")
         else:
             image = pyvips.Image.thumbnail_buffer(data, 200, height=200, size="down")
             out = image.write_to_buffer(".png")
@@ -133,6 +142,8 @@ class Thumbkit(Runner):
             thumb = get_thumbnail(name, "300x300", crop="center")
         elif case == "jpeg-webp":
             thumb = get_thumbnail(name, "1600", format="webp")
+        elif case == "jpeg-avif":
+            thumb = get_thumbnail(name, str(AVIF_WIDTH), format="avif")
         else:
             thumb = get_thumbnail(name, "200x200")
         return self.media / str(thumb.name)
@@ -143,9 +154,12 @@ class ThumbkitVips(Thumbkit):
 
 
 class Sorl(Runner):
+    engine = "sorl.thumbnail.engines.pil_engine.Engine"
+
     def __init__(self, media: Path, env: Env) -> None:
         super().__init__(media, env)
         options = {"THUMBNAIL_QUALITY": QUALITY, "THUMBNAIL_DEBUG": True}
+        options["THUMBNAIL_ENGINE"] = self.engine
         configure(django_settings(media, env, ["sorl.thumbnail"], **options))
         migrate()
 
@@ -156,9 +170,17 @@ class Sorl(Runner):
             thumb = get_thumbnail(name, "300x300", crop="center")
         elif case == "jpeg-webp":
             thumb = get_thumbnail(name, "1600", format="WEBP")
+        elif case == "jpeg-avif":
+            thumb = get_thumbnail(name, str(AVIF_WIDTH), format="AVIF")
         else:
             thumb = get_thumbnail(name, "200x200", format="PNG")
         return self.media / str(thumb.name)
+
+
+class SorlVips(Sorl):
+    """sorl-thumbnail on its libvips engine (``sorl.thumbnail.engines.vips_engine``)."""
+
+    engine = "sorl.thumbnail.engines.vips_engine.Engine"
 
 
 class Easy(Runner):
@@ -178,6 +200,9 @@ class Easy(Runner):
         elif case == "jpeg-webp":
             thumbnailer.thumbnail_extension = "webp"
             thumb = thumbnailer.get_thumbnail({"size": (1600, 0)})
+        elif case == "jpeg-avif":
+            thumbnailer.thumbnail_extension = "avif"
+            thumb = thumbnailer.get_thumbnail({"size": (AVIF_WIDTH, 0)})
         else:  # transparent: saved as PNG (THUMBNAIL_TRANSPARENCY_EXTENSION)
             thumb = thumbnailer.get_thumbnail({"size": (200, 200)})
         return self.media / str(thumb.name)
@@ -199,6 +224,7 @@ class Imagekit(Runner):
             "jpeg-crop": spec(ResizeToFill(300, 300), "JPEG"),
             "jpeg-webp": spec(ResizeToFit(width=1600, upscale=False), "WEBP"),
             "png-alpha": spec(ResizeToFit(200, 200, upscale=False), "PNG"),
+            "jpeg-avif": spec(ResizeToFit(width=AVIF_WIDTH, upscale=False), "AVIF"),
         }
 
     def run(self, name: str, case: str) -> Path:
@@ -217,6 +243,7 @@ RUNNERS: dict[str, type[Runner]] = {
     "thumbkit": Thumbkit,
     "thumbkit-vips": ThumbkitVips,
     "sorl": Sorl,
+    "sorl-vips": SorlVips,
     "easy": Easy,
     "imagekit": Imagekit,
 }

@@ -21,9 +21,9 @@ from typing import Any
 from ..common import Env, emit, median, peak_rss, reset_peak
 from . import libs
 
-CASES = ("jpeg-crop", "jpeg-webp", "png-alpha")
+CASES = ("jpeg-crop", "jpeg-webp", "png-alpha", "jpeg-avif")
 LIBRARIES = tuple(libs.RUNNERS)
-SOURCES = {"jpeg-crop": "jpeg", "jpeg-webp": "jpeg", "png-alpha": "png"}
+SOURCES = {"jpeg-crop": "jpeg", "jpeg-webp": "jpeg", "png-alpha": "png", "jpeg-avif": "jpeg"}
 FILES = {
     "jpeg": ("photo-4000x3000.jpg", "warmup.jpg"),
     "png": ("graphic-2000x1500.png", "warmup.png"),

@@ -33,6 +33,11 @@ DEFAULT_LIMITS: dict[str, Any] = {
     "FORMATS": ("JPEG", "MPO", "PNG", "GIF", "WEBP", "AVIF", "TIFF", "BMP"),
 }
 
+# Encoder quality per format when a spec gives none, measured by benchmarks/formats.py: the
+# lowest WebP and AVIF qualities whose SSIM matches JPEG q85 (docs/responsive-images.md).
+DEFAULT_QUALITY: dict[str, int] = {"JPEG": 85, "WEBP": 90, "AVIF": 75}
+QUALITY_FORMATS = tuple(DEFAULT_QUALITY)
+
 DEFAULTS: dict[str, Any] = {
     "STORAGE": "default",
     "STORE": "db",
@@ -57,7 +62,8 @@ DEFAULTS: dict[str, Any] = {
     # How generated files are named: "default", "hash", "source_name_as_path",
     # "source_name_dot_hash" (imagekit's namers) or the dotted path of a function.
     "NAMER": "default",
-    "QUALITY": 85,
+    # An int for every format, or {"JPEG": .., "WEBP": .., "AVIF": ..} on top of the defaults.
+    "QUALITY": DEFAULT_QUALITY,
     "AVIF_SPEED": 8,
     "LOCK_TIMEOUT": 30.0,
     "PROGRESSIVE": True,
@@ -79,6 +85,9 @@ DEFAULTS: dict[str, Any] = {
     # store, so renders answer from the record without reading the source or taking a lock;
     # a new version of the source, or other LIMITS or ENGINE, retry at once. 0 or None: off.
     "FAILURE_TTL": 3600,
+    # The sizes the on-demand endpoint makes: None (any within LIMITS) or a list of widths
+    # (320) and geometries ("320", "320x240", "x240"); see thumbkit.core.sizes.
+    "SIZES_ALLOWED": None,
 }
 
 
@@ -119,7 +128,13 @@ class Settings:
     cache_buster: str | None = None
     url_domain: str | None = None
     failure_ttl: float = 3600.0
+    qualities: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_QUALITY))
+    sizes_allowed: tuple[Any, ...] | None = None
     unknown_keys: tuple[str, ...] = field(default=())
+
+    def quality_for(self, fmt: str) -> int:
+        """The encoder quality of ``fmt`` when the spec gives none (``QUALITY``)."""
+        return self.qualities.get(fmt, self.quality)
 
 
 def user_settings() -> dict[str, Any]:
@@ -157,7 +172,7 @@ def get_settings() -> Settings:
         specs=dict(merged["SPECS"]),
         prefix=str(merged["PREFIX"]).strip("/"),
         namer=str(merged["NAMER"]),
-        quality=int(merged["QUALITY"]),
+        quality=_qualities(merged["QUALITY"])["JPEG"],
         avif_speed=int(merged["AVIF_SPEED"]),
         lock_timeout=float(merged["LOCK_TIMEOUT"]),
         progressive=bool(merged["PROGRESSIVE"]),
@@ -169,8 +184,30 @@ def get_settings() -> Settings:
         cache_buster=_cache_buster(merged["CACHE_BUSTER"]),
         url_domain=str(merged["URL_DOMAIN"] or "").strip().rstrip("/") or None,
         failure_ttl=float(merged["FAILURE_TTL"] or 0),
+        qualities=_qualities(merged["QUALITY"]),
+        sizes_allowed=_sizes(merged["SIZES_ALLOWED"]),
         unknown_keys=tuple(sorted(set(raw) - set(DEFAULTS))),
     )
+
+
+def _qualities(value: Any) -> dict[str, int]:
+    # An int is one quality for every format (a user's choice wins over the measured ones).
+    if isinstance(value, Mapping):
+        given = {_format_name(k): int(v) for k, v in value.items()}
+        return {**DEFAULT_QUALITY, **given}
+    return dict.fromkeys(QUALITY_FORMATS, int(value))
+
+
+def _format_name(value: Any) -> str:
+    name = str(value).strip().upper()
+    return "JPEG" if name == "JPG" else name
+
+
+def _sizes(value: Any) -> tuple[Any, ...] | None:
+    # Kept as given: thumbkit.core.sizes reads them (conf is below the pixel core).
+    if value is None:
+        return None
+    return tuple(value) if isinstance(value, list | tuple) else (value,)
 
 
 def _cache_buster(value: Any) -> str | None:

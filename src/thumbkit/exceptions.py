@@ -7,7 +7,8 @@ these, with the original kept as ``__cause__``::
     ThumbkitError
     ├── ConfigurationError      (also django.core.exceptions.ImproperlyConfigured)
     ├── InvalidSpec             (also ValueError): a programming error, never degraded
-    │   └── OutputTooLarge      the requested output breaks LIMITS
+    │   ├── OutputTooLarge      the requested output breaks LIMITS
+    │   └── SizeNotAllowed      the size is not in SIZES_ALLOWED (the on-demand endpoint)
     ├── SourceError             the source is the problem; templates degrade on these
     │   ├── SourceMissing       no file, empty field, storage says it is not there
     │   ├── SourceUnreadable    truncated, empty, not an image, format not allowed
@@ -29,6 +30,7 @@ __all__ = [
     "InvalidSpec",
     "LockTimeout",
     "OutputTooLarge",
+    "SizeNotAllowed",
     "SourceError",
     "SourceMissing",
     "SourceTooLarge",
@@ -54,6 +56,10 @@ class InvalidSpec(ThumbkitError, ValueError):
 
 class OutputTooLarge(InvalidSpec):
     """The requested output is larger than LIMITS allows."""
+
+
+class SizeNotAllowed(InvalidSpec):
+    """A spec's geometry is not in ``THUMBKIT["SIZES_ALLOWED"]`` (on-demand thumbnails)."""
 
 
 class SourceError(ThumbkitError):

@@ -34,7 +34,8 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.core.checks import CheckMessage, Error, register
 
-from ..conf import DEFAULT_LIMITS, DEFAULTS, user_settings
+from ..conf import DEFAULT_LIMITS, DEFAULTS, QUALITY_FORMATS, user_settings
+from ..core.sizes import parse_sizes
 from ..lookup.stores.options import OPTION_TARGETS as OPTION_TARGETS  # still importable from here
 from ..lookup.stores.options import store_option_problem
 
@@ -60,7 +61,7 @@ TYPES: dict[str, Kind] = {
     "STORE_RETRY_AFTER": (int, float),
     "LIMITS": dict,
     "SPECS": dict,
-    "QUALITY": int,
+    "QUALITY": (int, dict),
     "AVIF_SPEED": int,
     "LOCK_TIMEOUT": (int, float),
     "PROGRESSIVE": bool,
@@ -72,6 +73,7 @@ TYPES: dict[str, Kind] = {
     "CACHE_BUSTER": (str, bool, type(None)),
     "URL_DOMAIN": (str, type(None)),
     "FAILURE_TTL": (int, float, type(None)),
+    "SIZES_ALLOWED": (list, tuple, type(None)),
 }
 
 UPLOAD_MODES = ("sync", "task", "off")
@@ -92,6 +94,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         return [Error("THUMBKIT must be a dict.", id="thumbkit.E009")]
     user = user_settings()
     errors = _unknown_keys(user) + _types(user) + _limits(user.get("LIMITS", {}))
+    errors += _formats(user) if not errors else []
     if errors:
         return errors  # later checks assume the shapes are right
     errors += _storage(user)
@@ -139,12 +142,48 @@ def _types(user: dict[str, Any]) -> list[CheckMessage]:
         value = user[key]
         if not _is(value, kind):
             errors.append(_wrong(f"THUMBKIT[{key!r}]", value, kind))
-        elif key in RANGES and value is not None and not RANGES[key][0] <= value <= RANGES[key][1]:
+        elif _out_of_range(key, value):
             low, high = RANGES[key]
             errors.append(
                 Error(
                     f"THUMBKIT[{key!r}] = {value!r} is out of range ({low} to {high}).",
                     id="thumbkit.E009",
+                )
+            )
+    return errors
+
+
+def _out_of_range(key: str, value: Any) -> bool:
+    if key not in RANGES or not isinstance(value, int | float):
+        return False  # None, or a dict (QUALITY per format: _formats checks it)
+    low, high = RANGES[key]
+    return not low <= value <= high
+
+
+def _formats(user: dict[str, Any]) -> list[CheckMessage]:
+    """QUALITY per format ({"WEBP": 80}) and SIZES_ALLOWED's entries."""
+    errors: list[CheckMessage] = []
+    quality = user.get("QUALITY")
+    if isinstance(quality, Mapping):
+        for fmt, value in quality.items():
+            name = str(fmt).upper()
+            if name not in (*QUALITY_FORMATS, "JPG"):
+                known = ", ".join(QUALITY_FORMATS)
+                problem = f"has a key {fmt!r}; the formats with a quality are {known}"
+            elif not (_is(value, int) and 1 <= value <= 100):
+                problem = f"[{fmt!r}] = {value!r} is not an int from 1 to 100"
+            else:
+                continue
+            errors.append(Error(f"THUMBKIT['QUALITY'] {problem}.", id="thumbkit.E009"))
+    allowed = user.get("SIZES_ALLOWED")
+    if allowed is not None:
+        try:
+            parse_sizes(allowed)
+        except ValueError as exc:
+            hint = 'A width (320), "320", "320x240" or "x240"; None allows every size.'
+            errors.append(
+                Error(
+                    f"THUMBKIT['SIZES_ALLOWED'] is invalid: {exc}.", hint=hint, id="thumbkit.E009"
                 )
             )
     return errors

@@ -9,9 +9,14 @@ tampered URL costs one HMAC and reveals nothing. A URL is a pure function of (so
 version, spec): browsers and CDNs may cache it, and a replaced source gets a new one.
 
 Responses: 302 to the stored file (made under the store's lock if missing, so concurrent
-first requests generate once), 400 for an oversized or malformed request or a spec over
-LIMITS, 403 for a bad signature, 404 for a missing or unreadable source, 503 when the
+first requests generate once), 400 for an oversized or malformed request, a spec over
+LIMITS or a size not in ``SIZES_ALLOWED`` (refused before anything is read, locked or
+written), 403 for a bad signature, 404 for a missing or unreadable source, 503 when the
 store, storage or lock fails. Errors are plain text without any traceback, DEBUG or not.
+
+A ``format=auto`` spec is negotiated per request (``thumbkit.adapters.negotiate``): the
+``Accept`` header picks AVIF, WebP or a format every browser shows, each its own stored
+thumbnail, and the redirect says ``Vary: Accept`` so caches keep one answer per header.
 """
 
 from __future__ import annotations
@@ -20,22 +25,31 @@ import base64
 import binascii
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings as django_settings
 from django.core.files.storage import storages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import NoReverseMatch, reverse
+from django.utils.cache import patch_vary_headers
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.views.decorators.http import require_safe
 
-from ..core.spec import Spec
-from ..exceptions import ConfigurationError, InvalidSpec, SourceError, ThumbkitError
+from ..core import sizes
+from ..core.spec import AUTO, Spec
+from ..exceptions import (
+    ConfigurationError,
+    InvalidSpec,
+    SizeNotAllowed,
+    SourceError,
+    ThumbkitError,
+)
 from ..lookup import refs
 from ..lookup.fallback import predicted
 from ..lookup.source import Source, coerce
 from ..lookup.thumbnail import Thumbnail
+from .negotiate import choose
 
 logger = logging.getLogger("thumbkit")
 
@@ -61,7 +75,9 @@ class OnDemandThumbnail(Thumbnail):
 
 
 def signed_record(source: Source, spec: Spec, key: str) -> OnDemandThumbnail:
-    """The record the ``on_demand`` strategy renders for a thumbnail missing from the store."""
+    """The record the ``on_demand`` strategy renders for a thumbnail missing from the store
+    (or for any ``format=auto`` one); SizeNotAllowed for a size the endpoint would refuse."""
+    sizes.check(spec)
     alias = refs.storage_alias(source, "on_demand")
     url = signed_url(alias, source.name, source.version, refs.require(spec, "on_demand"))
     return OnDemandThumbnail(**predicted(source, spec, key).to_dict(), signed_url=url)
@@ -113,8 +129,11 @@ def thumbnail_view(request: HttpRequest, signature: str, payload: str) -> HttpRe
         alias, name, version, ref = _decode(payload)
     except ValueError:
         return _refuse(400, "Malformed request.")
+    accept = request.headers.get("Accept")
     try:
-        record = _stored(alias, name, version, ref)
+        record, negotiated = _stored(alias, name, version, ref, accept)
+    except SizeNotAllowed:
+        return _refuse(400, "Size not allowed.")
     except InvalidSpec:  # includes OutputTooLarge: a spec over LIMITS
         return _refuse(400, "Invalid thumbnail spec.")
     except SourceError:
@@ -127,6 +146,8 @@ def thumbnail_view(request: HttpRequest, signature: str, payload: str) -> HttpRe
         return _refuse(500, "Server error.")
     response = HttpResponseRedirect(record.url)
     response["Cache-Control"] = f"public, max-age={REDIRECT_MAX_AGE}"
+    if negotiated:
+        patch_vary_headers(response, ["Accept"])
     return response
 
 
@@ -145,10 +166,25 @@ def _decode(payload: str) -> tuple[str, str, str, str]:
     return fields[0], fields[1], fields[2], fields[3]
 
 
-def _stored(alias: str, name: str, version: str, ref: str) -> Thumbnail:
+def _stored(
+    alias: str, name: str, version: str, ref: str, accept: str | None
+) -> tuple[Thumbnail, bool]:
+    """The thumbnail the payload names (made now if missing), and whether its format was
+    negotiated from ``accept``. The size is checked before anything is read or locked."""
     from ..lookup.api import get_or_generate
 
     if alias not in django_settings.STORAGES:
         raise InvalidSpec(f"No storage {alias!r}.")
     src = coerce(name, storage=storages[alias], version=version)
-    return get_or_generate(src, refs.spec_from_ref(ref, source=src))
+    spec = refs.spec_from_ref(ref, source=src)
+    sizes.check(spec)
+    negotiated = spec.format == AUTO
+    if negotiated:
+        spec = negotiated_spec(spec, choose(accept))
+    return get_or_generate(src, spec), negotiated
+
+
+def negotiated_spec(spec: Spec, fmt: str) -> Spec:
+    """The auto ``spec`` in the negotiated format: another canonical text, so another key
+    and file per format (AUTO keeps the spec as it is)."""
+    return spec if fmt == AUTO else replace(spec, format=fmt)

@@ -9,11 +9,17 @@ Grammar (sorl-thumbnail's geometry, plus options)::
 The geometry ``original`` keeps the source's size, for specs whose processors do the
 resizing (imagekit's style). Options: crop (center, top, bottom, left, right, "X Y" with X/Y
 in %, px or keywords, smart, noop), upscale, quality (1-100), format (JPEG, PNG, WEBP, AVIF,
-GIF), progressive, padding, padding_color (#rgb/#rrggbb), background (#rgb/#rrggbb, for
-flattening transparency), colorspace (RGB, GRAY), storage (a STORAGES alias), strategy and
-namer. Keyword options given to ``get_thumbnail`` use the same names, plus ``processors`` and
-``post_processors`` (lists; see ``thumbkit.core.pipeline``), which are also accepted in named
-specs.
+GIF, or AUTO: see below), progressive, padding, padding_color (#rgb/#rrggbb), background
+(#rgb/#rrggbb, for flattening transparency), colorspace (RGB, GRAY), storage (a STORAGES
+alias), strategy and namer. Keyword options given to ``get_thumbnail`` use the same names,
+plus ``processors`` and ``post_processors`` (lists; see ``thumbkit.core.pipeline``), which
+are also accepted in named specs.
+
+``format=auto`` asks for the best format the browser takes. The on-demand endpoint
+negotiates it from the request's ``Accept`` header (AVIF, then WebP, then AUTO itself), and
+each answer is its own stored thumbnail. Wherever nothing negotiates (a lazy lookup, a task),
+AUTO is a format every browser shows: the source's when it is JPEG, PNG or GIF, else PNG for
+an image with transparency and JPEG for the rest.
 """
 
 from __future__ import annotations
@@ -34,6 +40,10 @@ GRAMMAR = (
 )
 
 FORMATS = ("JPEG", "PNG", "WEBP", "AVIF", "GIF")
+# Not an encoder: negotiated per request by the on-demand endpoint, else UNIVERSAL_FORMATS.
+AUTO = "AUTO"
+# What every browser shows; AUTO keeps a source in one of these (MPO is a JPEG).
+UNIVERSAL_FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "GIF": "GIF"}
 FORMAT_ALIASES = {"JPG": "JPEG"}
 COLORSPACES = ("RGB", "GRAY")
 DEFAULT_PADDING_COLOR = "#ffffff"
@@ -68,7 +78,7 @@ class Spec:
     crop: str | None = None  # "50%,50%", "10px,0%", "smart"; None: fit inside
     upscale: bool = False
     quality: int | None = None
-    format: str | None = None  # None: keep the source's format when web-safe
+    format: str | None = None  # None: keep the source's format when web-safe; AUTO: negotiated
     progressive: bool | None = None
     padding: bool = False
     padding_color: str = DEFAULT_PADDING_COLOR
@@ -337,8 +347,8 @@ def _clean_format(value: Any) -> str | None:
         return None
     name = _ascii(value).strip().upper()
     name = FORMAT_ALIASES.get(name, name)
-    if name not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}")
+    if name not in FORMATS and name != AUTO:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)} or AUTO")
     return name
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.db.models import Model
 
-from ..core.spec import Spec
+from ..core.spec import AUTO, Spec
 from ..exceptions import SourceMissing, StoreUnavailable
 from ..signals import thumbnails_deleted
 from . import batch, failures, files, resolver
@@ -28,7 +28,7 @@ from .memo import ATTRIBUTE as MEMO_ATTRIBUTE
 from .memo import Memo
 from .source import Source, coerce
 from .stores import get_store
-from .strategies import generate_locked, get_strategy, is_stored, strategy_name
+from .strategies import generate_locked, get_strategy, is_stored, negotiated, strategy_name
 from .thumbnail import Placeholder, Thumbnail
 
 Request = tuple[Source, Spec]
@@ -45,6 +45,9 @@ def get_thumbnail(source: Any, geometry_or_name: str | Spec, **options: Any) -> 
     or a stand-in (optimistic, deferred, on_demand; see ``thumbkit.lookup.strategies``).
     """
     spec = resolver.resolve(geometry_or_name, source, options)
+    if spec.format == AUTO and negotiated(spec):
+        # Negotiated per request by the endpoint: a page always renders the signed URL.
+        return resolve([(coerce(source), spec)])[0]
     memo: Memo | None = getattr(source, MEMO_ATTRIBUTE, None)
     if memo is not None and _holds(memo, source):
         # Every thumbnail of a warm list page after the page's one store read: no Source
@@ -108,7 +111,7 @@ def get_or_generate(source: Any, spec: Spec) -> Thumbnail:
     """The stored thumbnail, generated now (under the store lock) if missing, whatever the
     strategy: what the on-demand endpoint and the deferred task serve."""
     src = coerce(source)
-    found, missing, keys = _lookup([(src, spec)], peers=False)
+    found, missing, keys = _lookup([(src, spec)], peers=False, serving=False)
     for group_src, items in missing.values():
         found.update(generate_locked(group_src, items))
     return found[keys[0]]
@@ -119,7 +122,7 @@ def ensure(source: Any, specs: Sequence[Spec]) -> int:
     src = coerce(source)
     # Only this source: its row's peers may be other objects (the instance that just saved)
     # whose memo must not learn "nothing generated" a moment before generation.
-    _, missing, _ = _lookup([(src, spec) for spec in specs], peers=False)
+    _, missing, _ = _lookup([(src, spec) for spec in specs], peers=False, serving=False)
     count = 0
     for group_src, items in missing.values():
         _remember(group_src, generate_locked(group_src, items))
@@ -128,9 +131,13 @@ def ensure(source: Any, specs: Sequence[Spec]) -> int:
 
 
 def _lookup(
-    requests: Sequence[Request], peers: bool = True
+    requests: Sequence[Request], peers: bool = True, serving: bool = True
 ) -> tuple[dict[str, Thumbnail], dict[str, tuple[Source, list[tuple[Spec, str]]]], list[str]]:
-    """Hits by key, misses grouped by source, and each request's key (versions applied)."""
+    """Hits by key, misses grouped by source, and each request's key (versions applied).
+
+    ``serving``: for a page, where a negotiated spec is a miss even when stored (its
+    signed URL is served); False for the callers that make files.
+    """
     loaded = batch.load_records((src for src, _ in requests), peers=peers, strict=True)
     found: dict[str, Thumbnail] = {}
     missing: dict[str, tuple[Source, list[tuple[Spec, str]]]] = {}
@@ -142,7 +149,7 @@ def _lookup(
             src = replace(src, version=version)
         key = thumbnail_key(src, spec)
         keys.append(key)
-        hit = records.get(key)
+        hit = None if serving and negotiated(spec) else records.get(key)
         if hit is not None:
             found[key] = hit
             continue

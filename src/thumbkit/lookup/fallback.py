@@ -27,7 +27,7 @@ import posixpath
 
 from ..conf import get_settings
 from ..core import limits, pipeline
-from ..core.spec import Spec
+from ..core.spec import AUTO, UNIVERSAL_FORMATS, Spec
 from ..exceptions import ThumbkitError
 from .keys import get_namer, source_key
 from .source import Source
@@ -125,10 +125,12 @@ def _decodes(source: Size, need: Size) -> list[Size]:
 
 
 def predicted_format(source: Source, spec: Spec) -> str:
-    if spec.format:
+    if spec.format and spec.format != AUTO:
         return spec.format
     ext = posixpath.splitext(source.name)[1].lower()
-    return _FORMATS.get(ext, "JPEG")
+    fmt = _FORMATS.get(ext, "JPEG")
+    # AUTO keeps only what every browser shows (the engines' UNIVERSAL_FORMATS).
+    return UNIVERSAL_FORMATS.get(fmt, "JPEG") if spec.format == AUTO else fmt
 
 
 def _source_url(source: Source) -> str:

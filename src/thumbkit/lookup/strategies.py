@@ -13,7 +13,8 @@
 ``on_demand``
     return a record whose URL is a signed URL to thumbkit's endpoint, which makes the file
     on the first browser request and redirects to it; once the store has the record, the
-    direct URL is rendered.
+    direct URL is rendered. A ``format=auto`` spec always renders the signed URL: the
+    endpoint picks the format from each request's ``Accept`` header.
 
 A strategy is chosen per spec (``spec.strategy``), so per field or generator too, else by
 ``THUMBKIT["STRATEGY"]``; either may also be the dotted path of a class like these.
@@ -33,7 +34,7 @@ from django.db import transaction
 from django.utils.module_loading import import_string
 
 from ..conf import get_settings, on_reset
-from ..core.spec import Spec
+from ..core.spec import AUTO, Spec
 from ..exceptions import ConfigurationError, LockTimeout, SourceError
 from . import failures, hooks, refs
 from .fallback import fallback, predicted
@@ -105,6 +106,12 @@ STRATEGIES: dict[str, type[Strategy]] = {
 
 def strategy_name(spec: Spec) -> str:
     return spec.strategy or get_settings().strategy
+
+
+def negotiated(spec: Spec) -> bool:
+    """True for a ``format=auto`` spec served on demand: the endpoint picks its format per
+    request, so a page always renders the signed URL, never a stored file's."""
+    return spec.format == AUTO and strategy_name(spec) == "on_demand"
 
 
 @on_reset

@@ -6,11 +6,15 @@
        sizes="(max-width: 600px) 100vw, 320px" -- alt="..." class="..." %}
 
 renders one ``<source type=... srcset=... sizes=...>`` per format but the last, and an
-``<img src srcset sizes width height ...>`` in the last format (through ``img_tag``). Each
+``<img src srcset sizes width height loading="lazy" decoding="async" ...>`` in the last
+format (through ``img_tag``); ``priority=True`` (the page's main image) makes it
+``loading="eager" fetchpriority="high"`` instead, and attributes after ``--`` win. Each
 width is the spec with its width replaced (the aspect ratio and crop kept); widths the
 source cannot fill are clamped by the engine (no upscaling unless the spec says so), and
 clamped duplicates are left out of ``srcset``. Every thumbnail of the picture is looked up
 in one store round trip (``api.resolve``); missing ones are made from one read of the source.
+With ``THUMBKIT["SIZES_ALLOWED"]`` set, each width is snapped to the nearest allowed one
+(``thumbkit.core.sizes``), so every ``srcset`` entry is a size the on-demand endpoint serves.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from django.template.base import FilterExpression, Parser, Token
 from django.template.context import Context
 
 from ...conf import on_reset
+from ...core import sizes
 from ...core.spec import FORMAT_ALIASES, Spec
 from ...exceptions import InvalidSpec
 from ...lookup import resolver
@@ -41,7 +46,10 @@ MIME_TYPES = {
     "GIF": "image/gif",
 }
 # The tag's own options; any other name=value is a spec option (crop, quality, ...).
-_OWN = ("formats", "widths", "sizes")
+_OWN = ("formats", "widths", "sizes", "priority")
+LAZY = {"loading": "lazy", "decoding": "async"}
+PRIORITY = {"loading": "eager", "fetchpriority": "high", "decoding": "async"}
+_TRUE = ("1", "true", "yes", "on")
 
 Variant = tuple[int, str | None]
 
@@ -70,11 +78,34 @@ def widths_of(value: Any, spec: Spec) -> list[int]:
         raise InvalidSpec(f"picture widths must be integers, got {value!r}.") from None
     if any(width <= 0 for width in widths):
         raise InvalidSpec(f"picture widths must be positive, got {value!r}.")
-    if widths:
-        return widths
-    if spec.width is None:
+    if not widths and spec.width is None:
         raise InvalidSpec(f"picture needs widths= for the spec {spec.canonical!r} (no width).")
-    return [spec.width]
+    return snapped(tuple(widths or [spec.width]), spec)
+
+
+@on_reset
+@functools.lru_cache(maxsize=1024)
+def snapped(widths: tuple[int, ...], spec: Spec) -> list[int]:
+    """``widths`` snapped to the SIZES_ALLOWED widths that ``spec``'s variants may take
+    (unchanged without the setting, or when none fits this spec's aspect)."""
+    allowed = sizes.configured()
+    if allowed is None:
+        return list(widths)
+    fits = [w for w in sizes.widths(allowed) if sizes.allowed(_sized(spec, w), allowed)]
+    return sorted({sizes.snap(width, fits) for width in widths})
+
+
+def _sized(spec: Spec, width: int) -> Spec:
+    height = None
+    if spec.width is not None and spec.height is not None:
+        height = max(1, round(width * spec.height / spec.width))
+    return replace(spec, width=width, height=height)
+
+
+def priority_of(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in _TRUE
+    return bool(value)
 
 
 @on_reset
@@ -85,10 +116,7 @@ def variant(spec: Spec, width: int, fmt: str | None) -> Spec:
         raise InvalidSpec(
             f"picture needs a spec with a geometry, not {spec.canonical!r} (processors only)."
         )
-    height = None
-    if spec.width is not None and spec.height is not None:
-        height = max(1, round(width * spec.height / spec.width))
-    changed = replace(spec, width=width, height=height, format=fmt or spec.format)
+    changed = replace(_sized(spec, width), format=fmt or spec.format)
     return get_spec(changed)
 
 
@@ -115,7 +143,8 @@ class PictureNode(template.Node):
         thumbs = dict(zip(variants, found, strict=True))
         if secure:
             thumbs = {k: secured(t) for k, t in thumbs.items()}
-        attrs = resolve_kwargs(self.attrs, context)
+        loading = PRIORITY if priority_of(own["priority"]) else LAZY
+        attrs = {**loading, **resolve_kwargs(self.attrs, context)}
         return picture_html(thumbs, formats, widths, base, own["sizes"], attrs)
 
     @staticmethod
@@ -172,6 +201,6 @@ def picture_tag(parser: Parser, token: Token) -> PictureNode:
     if len(bits.args) != 2 or bits.var is not None:
         raise template.TemplateSyntaxError(
             f'{bits.tag} takes a source and a spec: {{% {bits.tag} src "card" widths="320,640" '
-            'formats="avif,webp,jpeg" sizes="..." -- alt="..." %}'
+            'formats="avif,webp,jpeg" sizes="..." priority=True -- alt="..." %}'
         )
     return PictureNode(bits.args[0], bits.args[1], bits.options, bits.attrs)

@@ -23,7 +23,7 @@ from ...conf import Limits, Settings
 from ...exceptions import GenerationError, SourceTooLarge, SourceUnreadable, ThumbkitError
 from .. import limits, pipeline, probe
 from ..geometry import Plan
-from ..spec import Spec
+from ..spec import AUTO, UNIVERSAL_FORMATS, Spec
 from . import Rendered
 from .shrink import Decoded, decode, normalise
 from .smartcrop import entropy_box
@@ -39,7 +39,8 @@ DECODE_ERRORS = probe.SOURCE_ERRORS
 
 def _jpeg(img: Image.Image, spec: Spec, s: Settings, icc: bytes | None) -> dict[str, Any]:
     progressive = s.progressive if spec.progressive is None else spec.progressive
-    options = {"quality": spec.quality or s.quality, "optimize": True, "progressive": progressive}
+    quality = spec.quality or s.quality_for("JPEG")
+    options = {"quality": quality, "optimize": True, "progressive": progressive}
     return {**options, "icc_profile": icc} if icc else options
 
 
@@ -48,12 +49,12 @@ def _png(img: Image.Image, spec: Spec, s: Settings, icc: bytes | None) -> dict[s
 
 
 def _webp(img: Image.Image, spec: Spec, s: Settings, icc: bytes | None) -> dict[str, Any]:
-    options = {"quality": spec.quality or s.quality, "method": 4}
+    options = {"quality": spec.quality or s.quality_for("WEBP"), "method": 4}
     return {**options, "icc_profile": icc} if icc else options
 
 
 def _avif(img: Image.Image, spec: Spec, s: Settings, icc: bytes | None) -> dict[str, Any]:
-    options = {"quality": spec.quality or s.quality, "speed": s.avif_speed}
+    options = {"quality": spec.quality or s.quality_for("AVIF"), "speed": s.avif_speed}
     return {**options, "icc_profile": icc} if icc else options
 
 
@@ -157,7 +158,7 @@ def _render_one(
         image = _processed(image, spec, settings.limits)
         if _color_model(image.mode) != model:
             icc = None  # e.g. Convert("L"): an RGB profile must not describe grey pixels
-    fmt = spec.format or _default_format(source_format, image.mode)
+    fmt = _output_format(spec.format, source_format, image.mode)
     return _encode(image, spec, fmt, icc, settings)
 
 
@@ -214,9 +215,14 @@ def _pad(image: Image.Image, canvas: tuple[int, int], color: str) -> Image.Image
     return background
 
 
-def _default_format(source_format: str, mode: str) -> str:
-    if source_format in WEB_FORMATS:
-        return WEB_FORMATS[source_format]
+def _output_format(fmt: str | None, source_format: str, mode: str) -> str:
+    """The spec's format; else the source's if web-safe (AUTO: if every browser shows it),
+    else PNG for transparency and JPEG for the rest."""
+    if fmt is not None and fmt != AUTO:
+        return fmt
+    formats = UNIVERSAL_FORMATS if fmt == AUTO else WEB_FORMATS
+    if source_format in formats:
+        return formats[source_format]
     return "PNG" if mode in ("RGBA", "LA") else "JPEG"
 
 

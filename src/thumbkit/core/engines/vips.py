@@ -20,7 +20,7 @@ from ...conf import Settings
 from ...exceptions import ConfigurationError, GenerationError, SourceUnreadable
 from .. import limits, probe
 from ..geometry import Plan
-from ..spec import Spec
+from ..spec import AUTO, UNIVERSAL_FORMATS, Spec
 from . import Rendered
 
 # The libvips loader each probed format must be read by.
@@ -41,16 +41,20 @@ LOAD_OPTIONS = "fail_on=truncated"
 
 def _jpeg(spec: Spec, s: Settings) -> dict[str, Any]:
     progressive = s.progressive if spec.progressive is None else spec.progressive
-    return {"Q": spec.quality or s.quality, "interlace": progressive, "optimize_coding": True}
+    return {
+        "Q": spec.quality or s.quality_for("JPEG"),
+        "interlace": progressive,
+        "optimize_coding": True,
+    }
 
 
 def _webp(spec: Spec, s: Settings) -> dict[str, Any]:
-    return {"Q": spec.quality or s.quality, "effort": 4}
+    return {"Q": spec.quality or s.quality_for("WEBP"), "effort": 4}
 
 
 def _avif(spec: Spec, s: Settings) -> dict[str, Any]:
     # libvips' default effort is slow (~350 ms for 400x300); 2 is close to Pillow's speed 8.
-    return {"Q": spec.quality or s.quality, "effort": 2, "compression": "av1"}
+    return {"Q": spec.quality or s.quality_for("AVIF"), "effort": 2, "compression": "av1"}
 
 
 def _png(spec: Spec, s: Settings) -> dict[str, Any]:
@@ -138,8 +142,7 @@ class VipsEngine:
         except self.vips.Error as exc:
             # libvips decodes lazily, so a corrupt or truncated source fails here.
             raise SourceUnreadable(f"The source cannot be decoded: {_text(exc)}") from exc
-        fmt = spec.format or (source_format if source_format in WEB_FORMATS else None)
-        fmt = fmt or ("PNG" if image.hasalpha() else "JPEG")
+        fmt = _output_format(spec.format, source_format, image.hasalpha())
         suffix, options, alpha = FORMATS[fmt]
         try:
             if image.hasalpha() and not alpha:
@@ -169,6 +172,18 @@ class VipsEngine:
         if p.canvas is not None:
             image = _pad(image, p.canvas, spec.padding_color)
         return image.copy_memory()
+
+
+def _output_format(fmt: str | None, source_format: str, alpha: bool) -> str:
+    """As the Pillow engine: the spec's format; else the source's if web-safe (AUTO: if
+    every browser shows it), else PNG for transparency and JPEG for the rest."""
+    if fmt is not None and fmt != AUTO:
+        return fmt
+    if fmt == AUTO:
+        kept = UNIVERSAL_FORMATS.get(source_format)
+    else:
+        kept = source_format if source_format in WEB_FORMATS else None
+    return kept or ("PNG" if alpha else "JPEG")
 
 
 def _get(image: Any, name: str, default: Any) -> Any:
