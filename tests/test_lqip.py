@@ -169,6 +169,19 @@ def test_both_engines_give_nearly_the_same_placeholder() -> None:
     assert left.size == right.size
 
 
+def test_vips_makes_the_placeholder_from_a_shrink_big_enough_for_it() -> None:
+    from thumbkit.conf import get_settings
+    from thumbkit.core.engines.vips import VipsEngine
+    from thumbkit.core.spec import parse
+
+    data, conf = images.jpeg((400, 300)), get_settings()
+    tiny, big = parse("12x12", crop="center"), parse("200")
+    alone = VipsEngine().render(data, [big], conf)[0].lqip
+    both = VipsEngine().render(data, [tiny, big], conf)
+    # The 12 px spec's shrink is too small for a 32 px hash: the 200 px one is used.
+    assert both[0].lqip == both[1].lqip == alone
+
+
 # -- old records, every store ------------------------------------------------------------
 
 OLD = {

@@ -212,12 +212,19 @@ class VipsEngine:
 
 
 def _placeholder_source(specs: Sequence[Spec], plans: Sequence[Plan]) -> int | None:
-    """The spec whose shrunk source the placeholder is made from: the smallest one that this
-    engine makes itself (specs with processors go to the Pillow engine, which makes its own)."""
+    """The spec whose shrunk source the placeholder is made from: of those this engine makes
+    itself (specs with processors go to the Pillow engine, which makes its own), the
+    smallest that is at least the placeholder's size, else the largest."""
     mine = [i for i, spec in enumerate(specs) if not spec.processors]
     if not mine:
         return None
-    return min(mine, key=lambda i: plans[i].scaled[0] * plans[i].scaled[1])
+
+    def rank(i: int) -> tuple[bool, int]:
+        width, height = plans[i].scaled
+        small = max(width, height) < lqip.HASH_SIDE
+        return small, -width * height if small else width * height
+
+    return min(mine, key=rank)
 
 
 def _get(image: Any, name: str, default: Any) -> Any:
