@@ -17,6 +17,9 @@ class ThumbnailRecord(models.Model):
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     format = models.CharField(max_length=8)
+    # The source's placeholder (thumbkit.core.lqip), the same on each of its records.
+    placeholder_color = models.CharField(max_length=9, blank=True, default="")
+    thumbhash = models.CharField(max_length=64, blank=True, default="")
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

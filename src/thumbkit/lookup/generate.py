@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from django.core.files.storage import Storage, storages
 
 from ..conf import get_settings
-from ..core import pipeline
+from ..core import lqip, pipeline
 from ..core.engines import get_engine
 from ..core.spec import Spec
 from ..exceptions import GenerationError, ThumbkitError
@@ -34,6 +34,8 @@ def generate(source: Source, items: Sequence[tuple[Spec, str]]) -> dict[str, Thu
     settings = get_settings()
     data = source.read()
     rendered = get_engine().render(data, [spec for spec, _ in items], settings)
+    # One placeholder per source: every record of this render carries it.
+    placeholder = next((out.lqip for out in rendered if out.lqip is not None), lqip.EMPTY)
     src_key = source_key(source)
     written: list[tuple[Storage, str]] = []
     uploads: list[files.Upload] = []
@@ -57,6 +59,8 @@ def generate(source: Source, items: Sequence[tuple[Spec, str]]) -> dict[str, Thu
                     source_key=src_key,
                     spec=spec.canonical,
                     source_name=source.name,
+                    placeholder_color=placeholder.color,
+                    thumbhash=placeholder.thumbhash,
                 )
             )
         # Everything is rendered before anything is written; uploads to a remote storage

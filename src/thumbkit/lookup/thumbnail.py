@@ -11,14 +11,15 @@ import json
 import re
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import MISSING, asdict, dataclass, replace
 from functools import cached_property
-from typing import Any, Self, overload
+from typing import Any, ClassVar, Self, overload
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.core.files.storage import FileSystemStorage, Storage, storages
 
 from ..conf import get_settings, on_reset
+from ..core import lqip
 
 
 def storage_url(alias: str, name: str) -> str:
@@ -193,6 +194,10 @@ UNKNOWN = UnknownSize()
 
 @dataclass(frozen=True)
 class Thumbnail:
+    """A stored thumbnail. ``placeholder_color`` (CSS hex) and ``thumbhash`` (base64) are its
+    source's placeholder, computed at generation; ``""`` in records made before thumbkit kept
+    them, and in pseudo-records (a source's version, a remembered failure)."""
+
     key: str
     name: str
     width: int
@@ -202,12 +207,20 @@ class Thumbnail:
     source_key: str
     spec: str
     source_name: str
+    placeholder_color: str = ""
+    thumbhash: str = ""
 
     @cached_property
     def storage(self) -> Storage:
         return storages[self.storage_alias]
 
     url = _Url()
+
+    @property
+    def placeholder_uri(self) -> str:
+        """A ``data:image/png;base64,...`` preview decoded from the ThumbHash (no I/O,
+        remembered per hash), or ``""`` when the record has none."""
+        return lqip.preview_uri(self.thumbhash) if self.thumbhash else ""
 
     @property
     def size(self) -> tuple[int, int]:
@@ -244,7 +257,9 @@ class Thumbnail:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Thumbnail:
-        return cls.from_row([data[name] for name in _FIELDS])
+        """From ``to_dict``'s output; fields added later (the placeholder) may be missing
+        from records written before them, and take their defaults."""
+        return cls.from_row([data[name] if name in data else _DEFAULTS[name] for name in _FIELDS])
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Thumbnail:
@@ -253,6 +268,10 @@ class Thumbnail:
 
 
 _FIELDS = tuple(Thumbnail.__dataclass_fields__)
+# The fields a stored record may lack (added after the first release), and their values then.
+_DEFAULTS: dict[str, Any] = {
+    name: f.default for name, f in Thumbnail.__dataclass_fields__.items() if f.default != MISSING
+}
 
 
 @dataclass(frozen=True)
@@ -282,6 +301,11 @@ class Placeholder:
     height: int | None = UNKNOWN
     name: str = ""
     key: str = ""
+
+    # No placeholder of its own: what templates read on a record reads empty here.
+    placeholder_color: ClassVar[str] = ""
+    thumbhash: ClassVar[str] = ""
+    placeholder_uri: ClassVar[str] = ""
 
     def __bool__(self) -> bool:
         return False

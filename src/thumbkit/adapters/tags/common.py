@@ -25,6 +25,8 @@ T = TypeVar("T")
 
 # Keys the tags take for themselves; everything else goes to the spec or the generator.
 FORCE_SSL = "force_ssl"
+PLACEHOLDER = "placeholder"
+PLACEHOLDER_MODES = ("color", "thumbhash")
 
 _ATTR = re.compile(r"^[A-Za-z_][\w:.-]*$")
 # Where positional arguments end: the first bit that looks like name=value.
@@ -144,6 +146,43 @@ def with_https(thumb: Result | None, secure: bool) -> Result | None:
     return secured(thumb) if secure and thumb is not None else thumb
 
 
-def render_inline(thumb: Result | None, attrs: dict[str, Any]) -> str:
+def render_inline(
+    thumb: Result | None, attrs: dict[str, Any], placeholder: str | None = None
+) -> str:
     """The inline forms: a whole ``<img>``, a placeholder's if it has a URL, or nothing."""
-    return "" if thumb is None else img_tag(thumb, attrs)
+    return "" if thumb is None else img_tag(thumb, attrs, placeholder)
+
+
+def take_placeholder(bits: Bits) -> FilterExpression | None:
+    """Remove ``placeholder=`` from a tag's options, or from its html attributes (``<img>``
+    has no such attribute, so one written after ``--`` means the option too). A literal
+    value is checked now, when the template is compiled."""
+    found = bits.options.pop(PLACEHOLDER, None)
+    after = bits.attrs.pop(PLACEHOLDER, None)
+    if found is not None and after is not None:
+        raise template.TemplateSyntaxError(f"{bits.tag}: placeholder= is given twice.")
+    found = found or after
+    if found is not None and bits.var is not None:
+        raise template.TemplateSyntaxError(
+            f"{bits.tag}: placeholder= styles the <img> of the inline form; with "
+            f"'as {bits.var}', use {{{{ {bits.var}.placeholder_color }}}} or "
+            f"{{{{ {bits.var}.placeholder_uri }}}} in your own markup."
+        )
+    if found is not None and not found.is_var and not found.filters:
+        placeholder_mode(found.resolve(Context()), bits.tag)
+    return found
+
+
+def placeholder_mode(value: Any, tag: str) -> str | None:
+    """``"color"`` or ``"thumbhash"``; None for none (None, False, ``""``, ``"none"``)."""
+    if value is None or value is False or value in ("", "none"):
+        return None
+    if value in PLACEHOLDER_MODES:
+        return str(value)
+    raise template.TemplateSyntaxError(
+        f'{tag}: placeholder= takes "color", "thumbhash" or "none", not {value!r}.'
+    )
+
+
+def resolve_placeholder(found: FilterExpression | None, context: Context, tag: str) -> str | None:
+    return None if found is None else placeholder_mode(found.resolve(context), tag)

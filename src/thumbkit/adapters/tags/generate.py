@@ -29,7 +29,9 @@ from .common import (
     pop_https,
     render_inline,
     resolve_kwargs,
+    resolve_placeholder,
     split_bits,
+    take_placeholder,
     with_https,
 )
 
@@ -48,11 +50,18 @@ def generated(generator_id: str, kwargs: dict[str, Any]) -> Result:
 
 class GenerateImageNode(template.Node):
     def __init__(
-        self, generator_id: FilterExpression, options: Kwargs, attrs: Kwargs, var: str | None
+        self,
+        generator_id: FilterExpression,
+        options: Kwargs,
+        attrs: Kwargs,
+        var: str | None,
+        placeholder: FilterExpression | None = None,
     ) -> None:
         self.generator_id, self.options, self.attrs, self.var = generator_id, options, attrs, var
+        self.placeholder = placeholder
 
     def render(self, context: Context) -> str:
+        mode = resolve_placeholder(self.placeholder, context, "generateimage")  # before I/O
         generator_id = self.generator_id.resolve(context)
         options = resolve_kwargs(self.options, context)
         secure = pop_https(context, options)
@@ -62,7 +71,7 @@ class GenerateImageNode(template.Node):
         if self.var is not None:
             context[self.var] = thumb
             return ""
-        return render_inline(thumb, resolve_kwargs(self.attrs, context))
+        return render_inline(thumb, resolve_kwargs(self.attrs, context), mode)
 
 
 def generateimage_tag(parser: Parser, token: Token) -> GenerateImageNode:
@@ -72,4 +81,5 @@ def generateimage_tag(parser: Parser, token: Token) -> GenerateImageNode:
             f"{bits.tag} takes exactly one positional argument, the generator id, then "
             "keyword arguments (source=...)."
         )
-    return GenerateImageNode(bits.args[0], bits.options, bits.attrs, bits.var)
+    placeholder = take_placeholder(bits)
+    return GenerateImageNode(bits.args[0], bits.options, bits.attrs, bits.var, placeholder)

@@ -36,7 +36,16 @@ from ...lookup.api import get_spec, resolve
 from ...lookup.source import coerce
 from ...lookup.thumbnail import secured
 from ..html import img_tag, picture, source_tag
-from .common import Kwargs, Result, lookup, pop_https, resolve_kwargs, split_bits
+from .common import (
+    Kwargs,
+    Result,
+    lookup,
+    pop_https,
+    resolve_kwargs,
+    resolve_placeholder,
+    split_bits,
+    take_placeholder,
+)
 
 MIME_TYPES = {
     "AVIF": "image/avif",
@@ -122,11 +131,18 @@ def variant(spec: Spec, width: int, fmt: str | None) -> Spec:
 
 class PictureNode(template.Node):
     def __init__(
-        self, source: FilterExpression, spec: FilterExpression, options: Kwargs, attrs: Kwargs
+        self,
+        source: FilterExpression,
+        spec: FilterExpression,
+        options: Kwargs,
+        attrs: Kwargs,
+        placeholder: FilterExpression | None = None,
     ) -> None:
         self.source, self.spec, self.options, self.attrs = source, spec, options, attrs
+        self.placeholder = placeholder
 
     def render(self, context: Context) -> str:
+        mode = resolve_placeholder(self.placeholder, context, "picture")  # raises before I/O
         source = self.source.resolve(context)
         options = resolve_kwargs(self.options, context)
         secure = pop_https(context, options)
@@ -145,7 +161,7 @@ class PictureNode(template.Node):
             thumbs = {k: secured(t) for k, t in thumbs.items()}
         loading = PRIORITY if priority_of(own["priority"]) else LAZY
         attrs = {**loading, **resolve_kwargs(self.attrs, context)}
-        return picture_html(thumbs, formats, widths, base, own["sizes"], attrs)
+        return picture_html(thumbs, formats, widths, base, own["sizes"], attrs, mode)
 
     @staticmethod
     def _resolve(source: Any, specs: list[Spec]) -> list[Result]:
@@ -175,6 +191,7 @@ def picture_html(
     base: Spec,
     sizes: Any,
     attrs: dict[str, Any],
+    placeholder: str | None = None,
 ) -> str:
     *modern, last = formats
     main = thumbs[_closest(widths, base.width), last]
@@ -185,7 +202,9 @@ def picture_html(
         entries = srcset(thumbs, fmt, widths)
         if entries:
             sources.append(source_tag(MIME_TYPES[str(fmt)], entries, sizes))
-    img = img_tag(main, {"srcset": srcset(thumbs, last, widths), "sizes": sizes, **attrs})
+    img = img_tag(
+        main, {"srcset": srcset(thumbs, last, widths), "sizes": sizes, **attrs}, placeholder
+    )
     return picture(sources, img)
 
 
@@ -198,9 +217,10 @@ def _closest(widths: list[int], width: int | None) -> int:
 
 def picture_tag(parser: Parser, token: Token) -> PictureNode:
     bits = split_bits(parser, token.split_contents())
+    placeholder = take_placeholder(bits) if bits.var is None else None
     if len(bits.args) != 2 or bits.var is not None:
         raise template.TemplateSyntaxError(
             f'{bits.tag} takes a source and a spec: {{% {bits.tag} src "card" widths="320,640" '
             'formats="avif,webp,jpeg" sizes="..." priority=True -- alt="..." %}'
         )
-    return PictureNode(bits.args[0], bits.args[1], bits.options, bits.attrs)
+    return PictureNode(bits.args[0], bits.args[1], bits.options, bits.attrs, placeholder)

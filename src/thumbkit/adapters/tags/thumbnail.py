@@ -44,7 +44,9 @@ from .common import (
     render_inline,
     request_is_secure,
     resolve_kwargs,
+    resolve_placeholder,
     split_bits,
+    take_placeholder,
     with_https,
 )
 
@@ -123,9 +125,11 @@ class ThumbnailNode(template.Node):
         var: str | None,
         nodelist: NodeList | None = None,
         empty: NodeList | None = None,
+        placeholder: FilterExpression | None = None,
     ) -> None:
         self.source, self.spec, self.options, self.attrs = source, spec, options, attrs
         self.var, self.nodelist, self.empty = var, nodelist or NodeList(), empty or NodeList()
+        self.placeholder = placeholder
         # A literal spec and literal options (the usual case) are read once, here: a page
         # renders the tag once per row, and nothing about them changes between rows.
         self.constant = _constant_request(spec, options)
@@ -155,9 +159,10 @@ class ThumbnailNode(template.Node):
         return with_https(found, secure)
 
     def render(self, context: Context) -> str:
+        mode = resolve_placeholder(self.placeholder, context, "thumbnail")  # raises before I/O
         thumb = self.thumbnail(context)
         if self.var is None:
-            return render_inline(thumb, resolve_kwargs(self.attrs or {}, context))
+            return render_inline(thumb, resolve_kwargs(self.attrs or {}, context), mode)
         if not thumb:  # missing source, or a falsy placeholder (deferred, store down)
             return self.empty.render(context)
         # What ``context.push()`` does, without building a ContextDict and a context
@@ -204,11 +209,14 @@ class ImagekitThumbnailNode(template.Node):
         options: Kwargs,
         attrs: Kwargs,
         var: str | None,
+        placeholder: FilterExpression | None = None,
     ) -> None:
         self.generator_id, self.dimensions, self.source = generator_id, dimensions, source
         self.options, self.attrs, self.var = options, attrs, var
+        self.placeholder = placeholder
 
     def render(self, context: Context) -> str:
+        mode = resolve_placeholder(self.placeholder, context, "thumbnail")  # raises before I/O
         generator_id = (
             self.generator_id.resolve(context) if self.generator_id else DEFAULT_GENERATOR
         )
@@ -225,7 +233,7 @@ class ImagekitThumbnailNode(template.Node):
         if self.var is not None:
             context[self.var] = thumb
             return ""
-        return render_inline(thumb, resolve_kwargs(self.attrs, context))
+        return render_inline(thumb, resolve_kwargs(self.attrs, context), mode)
 
 
 def _literal_dimensions(bit: str) -> bool:
@@ -242,15 +250,16 @@ def is_imagekit_order(raw: list[str]) -> bool:
 
 def thumbnail_tag(parser: Parser, token: Token) -> template.Node:
     bits = split_bits(parser, token.split_contents())
+    placeholder = take_placeholder(bits)
     if is_imagekit_order(bits.raw_args):
-        return _imagekit_node(bits)
+        return _imagekit_node(bits, placeholder)
     if len(bits.args) != 2:
         raise template.TemplateSyntaxError(
             f"{bits.tag} needs a source and a spec (or imagekit's quoted 'WxH' and a source)."
         )
     source, spec = bits.args
     if bits.var is None:
-        return ThumbnailNode(source, spec, bits.options, bits.attrs, None)
+        return ThumbnailNode(source, spec, bits.options, bits.attrs, None, placeholder=placeholder)
     nodelist = parser.parse(("empty", f"end{bits.tag}"))
     empty = NodeList()
     if parser.next_token().contents == "empty":
@@ -259,15 +268,17 @@ def thumbnail_tag(parser: Parser, token: Token) -> template.Node:
     return ThumbnailNode(source, spec, bits.options, None, bits.var, nodelist, empty)
 
 
-def _imagekit_node(bits: Bits) -> ImagekitThumbnailNode:
+def _imagekit_node(bits: Bits, placeholder: FilterExpression | None) -> ImagekitThumbnailNode:
     if len(bits.args) == 3:
         generator_id, dimensions, source = bits.args
         return ImagekitThumbnailNode(
-            generator_id, dimensions, source, bits.options, bits.attrs, bits.var
+            generator_id, dimensions, source, bits.options, bits.attrs, bits.var, placeholder
         )
     if len(bits.args) != 2:
         raise template.TemplateSyntaxError(
             f"{bits.tag} in imagekit's order takes [generator id] 'WxH' source."
         )
     dimensions, source = bits.args
-    return ImagekitThumbnailNode(None, dimensions, source, bits.options, bits.attrs, bits.var)
+    return ImagekitThumbnailNode(
+        None, dimensions, source, bits.options, bits.attrs, bits.var, placeholder
+    )

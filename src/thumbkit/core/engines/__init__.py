@@ -15,6 +15,7 @@ from django.utils.module_loading import import_string
 
 from ...conf import Settings, get_settings, on_reset
 from ...exceptions import ConfigurationError
+from ..lqip import Lqip
 from ..spec import Spec
 
 ENGINES = {
@@ -25,12 +26,14 @@ ENGINES = {
 
 @dataclass(frozen=True)
 class Rendered:
-    """One encoded thumbnail."""
+    """One encoded thumbnail, and its source's placeholder (the same for every spec of one
+    render; None from an engine that does not compute it, and the records then have none)."""
 
     data: bytes
     width: int
     height: int
     format: str  # JPEG, PNG, WEBP, AVIF or GIF
+    lqip: Lqip | None = None
 
 
 class Engine(Protocol):
@@ -45,6 +48,9 @@ class Engine(Protocol):
             def render(self, data, specs, settings):
                 ...  # open, check limits, decode once, then for each spec:
                 return [Rendered(data=b"...", width=100, height=80, format="JPEG")]
+
+    Give each ``Rendered`` the source's ``lqip`` (``thumbkit.core.lqip.compute`` on the
+    decoded pixels, once per render) for the records to carry a placeholder.
     """
 
     def render(self, data: bytes, specs: Sequence[Spec], settings: Settings) -> list[Rendered]: ...

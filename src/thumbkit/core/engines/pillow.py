@@ -5,9 +5,9 @@ formats: bytes, frames and pixels against LIMITS) -> plan every spec within the 
 -> JPEG ``draft()`` at the smallest DCT scale that still covers every requested size (it must
 come before EXIF transposing, which loads pixels), with the pixel cap on the drafted size
 (a progressive JPEG counts at full size) -> load -> EXIF transpose -> normalise the mode
--> per spec: resize (only the crop box) -> smart crop -> padding -> encode. Pillow's
-process-wide ``MAX_IMAGE_PIXELS`` is never changed, and ``Image.open``'s check against it is
-skipped: LIMITS are the control.
+-> the source's placeholder (``thumbkit.core.lqip``) -> per spec: resize (only the crop
+box) -> smart crop -> padding -> encode. Pillow's process-wide ``MAX_IMAGE_PIXELS`` is never
+changed, and ``Image.open``'s check against it is skipped: LIMITS are the control.
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from PIL import Image
 
 from ...conf import Limits, Settings
 from ...exceptions import GenerationError, SourceTooLarge, SourceUnreadable, ThumbkitError
-from .. import limits, pipeline, probe
+from .. import limits, lqip, pipeline, probe
 from ..geometry import Plan
 from ..spec import AUTO, UNIVERSAL_FORMATS, Spec
 from . import Rendered
@@ -95,8 +96,13 @@ class PillowEngine:
             decoded = _decoded(image, specs, plans)
             if decoded.pixels is not image:
                 image.close()  # frees the full-size decode before resizing and encoding
+            # Once per source, from the pixels decoded for the thumbnails anyway.
+            placeholder = lqip.compute(decoded.pixels, decoded.extent)
             pairs = zip(specs, plans, strict=True)
-            return [_render_one(decoded, spec, p, info.format, settings) for spec, p in pairs]
+            return [
+                replace(_render_one(decoded, spec, p, info.format, settings), lqip=placeholder)
+                for spec, p in pairs
+            ]
 
 
 def _plans(specs: Sequence[Spec], size: tuple[int, int], lim: Limits) -> list[Plan]:

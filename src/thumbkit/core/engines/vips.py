@@ -13,15 +13,22 @@ are made by the Pillow engine.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
+
+from PIL import Image as PILImage
 
 from ...conf import Settings
 from ...exceptions import ConfigurationError, GenerationError, SourceUnreadable
-from .. import limits, probe
+from .. import limits, lqip, probe
 from ..geometry import Plan
+from ..lqip import Lqip
 from ..spec import AUTO, UNIVERSAL_FORMATS, Spec
 from . import Rendered
+
+logger = logging.getLogger("thumbkit")
 
 # The libvips loader each probed format must be read by.
 LOADERS = {
@@ -37,6 +44,7 @@ WEB_FORMATS = {"JPEG", "PNG", "GIF", "WEBP", "AVIF"}
 SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
 # Loader options: fail on truncated data instead of decoding grey garbage.
 LOAD_OPTIONS = "fail_on=truncated"
+_PIL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # by band count, 8 bits a band
 
 
 def _jpeg(spec: Spec, s: Settings) -> dict[str, Any]:
@@ -103,10 +111,13 @@ class VipsEngine:
         if orientation in SWAPPING_ORIENTATIONS:
             need = (need[1], need[0])
         probe.check_pixels(info, lim, need)  # a baseline JPEG, as it will be shrunk on load
-        return [
-            self._one(data, spec, p, info.format, settings)
-            for spec, p in zip(specs, plans, strict=True)
+        source = _placeholder_source(specs, plans)
+        rendered = [
+            self._one(data, spec, p, info.format, settings, placeholder=i == source)
+            for i, (spec, p) in enumerate(zip(specs, plans, strict=True))
         ]
+        found = next((r.lqip for r in rendered if r.lqip is not None), None)
+        return [replace(r, lqip=found) for r in rendered]
 
     def _sniffed(self, data: bytes) -> str:
         """The nickname of the loader libvips picks for ``data``, from magic bytes only."""
@@ -130,7 +141,13 @@ class VipsEngine:
             raise SourceUnreadable(f"The source cannot be read: {_text(exc)}") from exc
 
     def _one(
-        self, data: bytes, spec: Spec, p: Plan, source_format: str, settings: Settings
+        self,
+        data: bytes,
+        spec: Spec,
+        p: Plan,
+        source_format: str,
+        settings: Settings,
+        placeholder: bool = False,
     ) -> Rendered:
         if spec.processors:
             # Processors work on Pillow images: such specs are made by the Pillow engine.
@@ -138,7 +155,7 @@ class VipsEngine:
 
             return PillowEngine().render(data, [spec], settings)[0]
         try:
-            image = self._pixels(data, spec, p)
+            image, found = self._pixels(data, spec, p, placeholder)
         except self.vips.Error as exc:
             # libvips decodes lazily, so a corrupt or truncated source fails here.
             raise SourceUnreadable(f"The source cannot be decoded: {_text(exc)}") from exc
@@ -150,15 +167,23 @@ class VipsEngine:
             out = image.write_to_buffer(suffix, keep="icc", **options(spec, settings))
         except self.vips.Error as exc:
             raise GenerationError(f"libvips failed to encode {fmt}: {_text(exc)}") from exc
-        return Rendered(bytes(out), image.width, image.height, fmt)
+        return Rendered(bytes(out), image.width, image.height, fmt, lqip=found)
 
-    def _pixels(self, data: bytes, spec: Spec, p: Plan) -> Any:
+    def _pixels(
+        self, data: bytes, spec: Spec, p: Plan, placeholder: bool
+    ) -> tuple[Any, Lqip | None]:
         """Decode, shrink, crop and pad, into memory: the output is small, and any error
-        raised up to here comes from the source, not from an encoder."""
+        raised up to here comes from the source, not from an encoder. With ``placeholder``,
+        also the source's placeholder, from the whole source shrunk to the plan's size."""
         image = self.vips.Image.thumbnail_buffer(
             data, p.scaled[0], height=p.scaled[1], size="force", option_string=LOAD_OPTIONS
         )
         image = _eight_bit(image)
+        found = None
+        if placeholder:
+            # Held in memory, so the placeholder and the thumbnail share one decode.
+            image = image.copy_memory()
+            found = self._lqip(image)
         if spec.colorspace == "GRAY":
             image = image.colourspace("b-w")
         elif spec.colorspace == "RGB" and image.bands in (1, 2):
@@ -171,7 +196,38 @@ class VipsEngine:
             image = image.copy_memory().smartcrop(p.cropped[0], p.cropped[1], interesting="entropy")
         if p.canvas is not None:
             image = _pad(image, p.canvas, spec.padding_color)
-        return image.copy_memory()
+        return image.copy_memory(), found
+
+    def _lqip(self, image: Any) -> Lqip:
+        """``lqip.compute`` on a Pillow copy of ``image`` shrunk to the hash's size."""
+        try:
+            small = image.thumbnail_image(lqip.HASH_SIDE, height=lqip.HASH_SIDE, size="down")
+            if small.format != "uchar":
+                small = small.cast("uchar")
+            mode = _PIL_MODES.get(small.bands)
+            if mode is None:
+                return lqip.EMPTY
+            pixels = small.write_to_memory()
+        except self.vips.Error:
+            logger.warning("thumbkit: no placeholder for this source", exc_info=True)
+            return lqip.EMPTY
+        return lqip.compute(PILImage.frombytes(mode, (small.width, small.height), pixels))
+
+
+def _placeholder_source(specs: Sequence[Spec], plans: Sequence[Plan]) -> int | None:
+    """The spec whose shrunk source the placeholder is made from: of those this engine makes
+    itself (specs with processors go to the Pillow engine, which makes its own), the
+    smallest that is at least the placeholder's size, else the largest."""
+    mine = [i for i, spec in enumerate(specs) if not spec.processors]
+    if not mine:
+        return None
+
+    def rank(i: int) -> tuple[bool, int]:
+        width, height = plans[i].scaled
+        small = max(width, height) < lqip.HASH_SIDE
+        return small, -width * height if small else width * height
+
+    return min(mine, key=rank)
 
 
 def _output_format(fmt: str | None, source_format: str, alpha: bool) -> str:

@@ -56,6 +56,8 @@ _COLUMNS = (
     "source_key",
     "spec",
     "source_name",
+    "placeholder_color",
+    "thumbhash",
 )
 
 _RELEASE_ATTEMPTS = 100
