@@ -7,7 +7,8 @@ these, with the original kept as ``__cause__``::
     ThumbkitError
     ├── ConfigurationError      (also django.core.exceptions.ImproperlyConfigured)
     ├── InvalidSpec             (also ValueError): a programming error, never degraded
-    │   └── OutputTooLarge      the requested output breaks LIMITS
+    │   ├── OutputTooLarge      the requested output breaks LIMITS
+    │   └── InvalidFocalPoint   a focal point outside 0..1, or not a point at all
     ├── SourceError             the source is the problem; templates degrade on these
     │   ├── SourceMissing       no file, empty field, storage says it is not there
     │   ├── SourceUnreadable    truncated, empty, not an image, format not allowed
@@ -26,6 +27,7 @@ from django.core.exceptions import ImproperlyConfigured
 __all__ = [
     "ConfigurationError",
     "GenerationError",
+    "InvalidFocalPoint",
     "InvalidSpec",
     "LockTimeout",
     "OutputTooLarge",
@@ -54,6 +56,10 @@ class InvalidSpec(ThumbkitError, ValueError):
 
 class OutputTooLarge(InvalidSpec):
     """The requested output is larger than LIMITS allows."""
+
+
+class InvalidFocalPoint(InvalidSpec):
+    """A focal point (or its box) is not a pair of fractions from 0 to 1."""
 
 
 class SourceError(ThumbkitError):
