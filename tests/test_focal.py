@@ -306,6 +306,21 @@ def test_regenerate_force_removes_thumbnails_of_old_points(wide: str) -> None:
     assert near(pixels(current).getpixel((95, 5)), RED)
 
 
+def test_delete_by_size_removes_that_size_for_every_point(wide: str) -> None:
+    photo = FocalPhoto.objects.create(image=wide, focus={"x": 0.1, "y": 0.5})
+    made = [photo.image.thumbnails.square, photo.image.thumbnails.wide]
+    set_focal_point(photo.image, (0.9, 0.1))
+    row = FocalPhoto.objects.get(pk=photo.pk)
+    made += [row.image.thumbnails.square, row.image.thumbnails.fit]
+    call_command(
+        "thumbkit_delete", "testapp.FocalPhoto", "--field", "image", "--size", "square",
+        verbosity=0,
+    )  # fmt: skip
+    left = sorted(r.name for r in get_store().iter_all() if r.format)
+    assert left == sorted([made[1].name, made[3].name])  # both squares gone, nothing else
+    assert [default_storage.exists(t.name) for t in made] == [False, True, False, True]
+
+
 # -- checks -----------------------------------------------------------------------------
 
 
