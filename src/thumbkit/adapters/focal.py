@@ -20,6 +20,7 @@ other form. A stored value that is not a point is logged once and ignored.
 from __future__ import annotations
 
 import logging
+from collections.abc import Hashable
 from typing import Any
 
 from django.db import models
@@ -39,13 +40,41 @@ _warned: set[tuple[str, Any, str]] = set()
 _WARNED_MAX = 1000
 
 
+# Stored values already read, by value: a page asks each row's point once per crop it shows,
+# and a dict lookup is several times cheaper than validating the value again (bounded).
+_points: dict[Hashable, FocalPoint] = {}
+_POINTS_MAX = 4096
+
+
+def _slot(raw: Any) -> Hashable | None:
+    """``raw`` as a cache key, or None. Types are part of it: ``True == 1``, yet True is
+    not a number here."""
+    if type(raw) is str:
+        return raw
+    if type(raw) is not dict:
+        return None
+    items = []
+    for key, value in raw.items():
+        if type(value) is list:
+            value = tuple((type(v), v) for v in value)
+        items.append((key, type(value), value))
+    return tuple(items)
+
+
 def read_point(instance: models.Model, attname: str) -> FocalPoint | None:
     """The point stored in ``attname`` of ``instance``, or None (none, or not a point)."""
     raw = getattr(instance, attname, None)
     if raw is None or raw == "" or raw == {}:
         return None
+    slot = _slot(raw)
     try:
-        return to_focal(raw)
+        found = _points.get(slot) if slot is not None else None
+    except TypeError:  # an unhashable value inside: read it without the cache
+        slot = found = None
+    if found is not None:
+        return found
+    try:
+        point = to_focal(raw)
     except InvalidFocalPoint as exc:
         seen = (instance._meta.label, instance.pk, repr(raw)[:200])
         if seen not in _warned:
@@ -54,6 +83,11 @@ def read_point(instance: models.Model, attname: str) -> FocalPoint | None:
             _warned.add(seen)
             logger.warning("thumbkit: ignoring the focal point of %s %s: %s", *seen[:2], exc)
         return None
+    if slot is not None and point is not None:
+        if len(_points) >= _POINTS_MAX:
+            _points.clear()
+        _points[slot] = point
+    return point
 
 
 def stored(point: FocalPoint | None, column: models.Field[Any, Any]) -> Any:
