@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from .adapters.focal import set_focal_point
 from .adapters.query import ThumbnailQuerySet
+from .core.focal import FocalPoint
 from .core.spec import Spec
 from .lookup.api import (
     adelete,
@@ -18,6 +20,7 @@ from .lookup.registry import register
 from .lookup.thumbnail import Thumbnail
 
 __all__ = [
+    "FocalPoint",
     "ImageSpec",
     "Spec",
     "Thumbnail",
@@ -30,4 +33,5 @@ __all__ = [
     "get_thumbnail",
     "prefetch_thumbnails",
     "register",
+    "set_focal_point",
 ]

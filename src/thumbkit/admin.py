@@ -13,6 +13,8 @@
 A changelist page costs one store round trip for all its thumbnails: rows loaded together
 batch on their own, any file field (``thumbkit.adapters.peers``), and ``ThumbnailAdminMixin`` reads
 the sources of every ``AdminThumbnail`` column of the page in one go, whatever their fields.
+In change forms the mixin gives the column of an ``ImageField(focal_point_field=...)`` a
+:class:`FocalPointWidget`: click the image to set its focal point, with live crop previews.
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
+from .adapters.focalform import PREVIEWS, FocalPointField, FocalPointWidget, focal_columns
 from .adapters.html import img_tag
 from .exceptions import ConfigurationError, SourceError
 from .lookup import api, batch, failures, resolver
@@ -304,15 +308,28 @@ class ThumbnailAdminMixin(_AdminBase):
 
     Every image field (thumbkit's or Django's) that would get the admin's file widget gets
     :class:`AdminImagePreviewWidget` with ``thumbnail_preview_spec``; a widget chosen in
-    ``formfield_overrides`` or ``formfield_for_dbfield`` is kept. Changelist pages read the
-    records of every ``AdminThumbnail`` column in one store round trip.
+    ``formfield_overrides`` or ``formfield_for_dbfield`` is kept. The focal-point column of
+    a thumbkit ``ImageField`` (``focal_point_field``) gets a :class:`FocalPointField`, whose
+    widget previews the crops ``focal_point_previews`` (``(width, height)`` pairs).
+    Changelist pages read the records of every ``AdminThumbnail`` column in one store
+    round trip.
     """
 
     thumbnail_preview_spec: SpecLike = "200x200"
+    focal_point_previews: Sequence[tuple[int, int]] = PREVIEWS
 
     def formfield_for_dbfield(
         self, db_field: models.Field[Any, Any], request: HttpRequest, **kwargs: Any
     ) -> FormField | None:
+        image_field = focal_columns(self.model).get(db_field.name)
+        if image_field is not None:
+            return FocalPointField(
+                column=db_field,
+                image_field=image_field,
+                label=capfirst(db_field.verbose_name),
+                help_text=db_field.help_text,
+                widget=FocalPointWidget(previews=self.focal_point_previews),
+            )
         formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
         if (
             isinstance(db_field, models.ImageField)
@@ -340,6 +357,8 @@ class ThumbnailAdminMixin(_AdminBase):
 __all__ = [
     "AdminImagePreviewWidget",
     "AdminThumbnail",
+    "FocalPointField",
+    "FocalPointWidget",
     "ThumbnailAdminMixin",
     "prefetch_changelist",
     "prefetch_rows",

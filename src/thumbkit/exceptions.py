@@ -8,7 +8,8 @@ these, with the original kept as ``__cause__``::
     ├── ConfigurationError      (also django.core.exceptions.ImproperlyConfigured)
     ├── InvalidSpec             (also ValueError): a programming error, never degraded
     │   ├── OutputTooLarge      the requested output breaks LIMITS
-    │   └── SizeNotAllowed      the size is not in SIZES_ALLOWED (the on-demand endpoint)
+    │   ├── SizeNotAllowed      the size is not in SIZES_ALLOWED (the on-demand endpoint)
+    │   └── InvalidFocalPoint   a focal point outside 0..1, or not a point at all
     ├── SourceError             the source is the problem; templates degrade on these
     │   ├── SourceMissing       no file, empty field, storage says it is not there
     │   ├── SourceUnreadable    truncated, empty, not an image, format not allowed
@@ -27,6 +28,7 @@ from django.core.exceptions import ImproperlyConfigured
 __all__ = [
     "ConfigurationError",
     "GenerationError",
+    "InvalidFocalPoint",
     "InvalidSpec",
     "LockTimeout",
     "OutputTooLarge",
@@ -60,6 +62,10 @@ class OutputTooLarge(InvalidSpec):
 
 class SizeNotAllowed(InvalidSpec):
     """A spec's geometry is not in ``THUMBKIT["SIZES_ALLOWED"]`` (on-demand thumbnails)."""
+
+
+class InvalidFocalPoint(InvalidSpec):
+    """A focal point (or its box) is not a pair of fractions from 0 to 1."""
 
 
 class SourceError(ThumbkitError):

@@ -9,6 +9,10 @@
 
     profile.photo.thumbnails.small.url      # or ["small"], .all(), .items(), "small" in ...
 
+``focal_point_field="focus"`` names a column of the model (a JSONField or CharField) that
+holds the photo's focal point: every centre crop of it follows the point (see
+``thumbkit.adapters.focal``).
+
 Declared thumbnails are made after the transaction that saved a new file commits (in the
 request, or by a Django task when ``THUMBKIT["UPLOAD"]`` is ``"task"``). Replacing, clearing
 or deleting the file removes its thumbnails and records after commit. Thumbnails of
@@ -22,13 +26,15 @@ from collections.abc import ItemsView, Iterator, Mapping, ValuesView
 from typing import TYPE_CHECKING, Any, Self, overload
 
 from django.core import checks
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models.fields.files import ImageFieldFile, ImageFileDescriptor
 from django.db.models.signals import post_delete, post_init, post_save, pre_delete
 
-from .adapters import lifecycle, peers
+from .adapters import focal, lifecycle, peers
+from .core.focal import FocalPoint
 from .core.spec import Spec
-from .exceptions import InvalidSpec
+from .exceptions import ConfigurationError, InvalidSpec
 from .forms import limits_formfield
 from .lookup import api, resolver
 from .lookup.source import coerce
@@ -83,7 +89,8 @@ class Thumbnails(Mapping[str, api.Result]):
     def all(self) -> list[api.Result]:
         """Every declared thumbnail, in declaration order; missing ones are made together."""
         src = coerce(self._file)
-        return api.resolve([(src, spec) for spec in self._file.field.declared_specs()])
+        specs = self._file.field.declared_specs(self._file)
+        return api.resolve([(src, spec) for spec in specs])
 
     def items(self) -> ItemsView[str, api.Result]:
         self.all()  # resolve (and make) them in one go; the view then reads the memo
@@ -114,6 +121,11 @@ class ThumbkitFieldFile(ImageFieldFile):
     def thumbnails(self) -> Thumbnails:
         return Thumbnails(self)
 
+    @property
+    def focal_point(self) -> FocalPoint | None:
+        """The focal point the row keeps for this file (``focal_point_field``), or None."""
+        return self.field.focal_point_of(self)
+
 
 class ImageField(models.ImageField):
     """Django's ImageField, plus declared thumbnails, lifecycle and batching."""
@@ -127,10 +139,12 @@ class ImageField(models.ImageField):
         manifest_field: str | None = None,
         generate_on_save: bool = True,
         validate_limits: bool | ImageLimitsValidator = True,
+        focal_point_field: str | None = None,
         **kwargs: Any,
     ) -> None:
         self.thumbnails: dict[str, Any] = dict(thumbnails or {})
         self.manifest_field = manifest_field
+        self.focal_point_field = focal_point_field
         self.generate_on_save = generate_on_save
         self.limits_validator = limits_validator(validate_limits)
         super().__init__(*args, **kwargs)
@@ -152,8 +166,22 @@ class ImageField(models.ImageField):
         """The spec of the declared thumbnail ``name`` (``thumbkit.lookup.resolver.field_spec``)."""
         return resolver.field_spec(self, name)
 
-    def declared_specs(self) -> list[Spec]:
-        return [self.declared_spec(name) for name in self.thumbnails]
+    def declared_specs(self, file: Any = None) -> list[Spec]:
+        """Every declared thumbnail's spec; for ``file``, following its focal point."""
+        specs = [self.declared_spec(name) for name in self.thumbnails]
+        return specs if file is None else [resolver.for_source(s, file) for s in specs]
+
+    def focal_point_of(self, file: Any) -> FocalPoint | None:
+        """The focal point of ``file``'s row (``focal_point_field``), None without one.
+
+        Asked by ``thumbkit.lookup.resolver`` for every centre crop of a file of this field.
+        """
+        if self.focal_point_field is None:
+            return None
+        instance = getattr(file, "instance", None)
+        if instance is None:
+            return None
+        return focal.read_point(instance, self.focal_point_field)
 
     def deconstruct(self) -> Any:
         name, _path, args, kwargs = super().deconstruct()
@@ -187,7 +215,29 @@ class ImageField(models.ImageField):
         return result
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
-        return [*super().check(**kwargs), *self._check_manifest(), *self._check_thumbnails()]
+        return [
+            *super().check(**kwargs),
+            *self._check_manifest(),
+            *self._check_focal(),
+            *self._check_thumbnails(),
+        ]
+
+    def _check_focal(self) -> list[checks.CheckMessage]:
+        if self.focal_point_field is None:
+            return []
+        try:
+            focal.focal_column(self)
+        except (FieldDoesNotExist, ConfigurationError) as exc:
+            return [
+                checks.Error(
+                    f"focal_point_field={self.focal_point_field!r} must name a JSONField, "
+                    f"CharField or TextField of {self.model._meta.label} ({exc}).",
+                    hint=f"Add {self.focal_point_field} = models.JSONField(null=True, blank=True).",
+                    obj=self,
+                    id="thumbkit.E020",
+                )
+            ]
+        return []
 
     def _check_thumbnails(self) -> list[checks.CheckMessage]:
         errors: list[checks.CheckMessage] = []

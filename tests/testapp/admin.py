@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from tests.testapp.models import IKProfile, Photo, Profile, StyledPhoto
+from tests.testapp.models import FocalPhoto, IKProfile, Photo, Profile, StyledPhoto
 from thumbkit.admin import AdminThumbnail, ThumbnailAdminMixin
 
 
@@ -43,3 +43,11 @@ class IKProfileAdmin(admin.ModelAdmin[IKProfile]):
 
     list_display = ("__str__", "admin_thumbnail")
     admin_thumbnail = AdminThumbnail(image_field="avatar_thumbnail")
+
+
+@admin.register(FocalPhoto)
+class FocalPhotoAdmin(ThumbnailAdminMixin, admin.ModelAdmin[FocalPhoto]):
+    """Focal points: the mixin gives both focal columns the click-to-set widget."""
+
+    list_display = ("__str__", "admin_thumbnail")
+    admin_thumbnail = AdminThumbnail(image_field="image", spec="square")

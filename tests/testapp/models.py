@@ -236,3 +236,32 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+# -- focal points (issue 11) ------------------------------------------------------------
+
+
+class FocalPhoto(models.Model):
+    """A focal point per source: a JSON column for the image, a text column for the cover."""
+
+    title = models.CharField(max_length=100, blank=True)
+    image = ImageField(
+        upload_to="focal",
+        blank=True,
+        thumbnails={"square": "100x100 crop", "wide": "200x100 crop", "fit": "120x120"},
+        focal_point_field="focus",
+    )
+    focus = models.JSONField(null=True, blank=True)
+    cover = ImageField(
+        upload_to="focalcover",
+        blank=True,
+        thumbnails={"square": "60x60 crop"},
+        focal_point_field="cover_focus",
+    )
+    cover_focus = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return self.title

@@ -42,7 +42,7 @@ from typing import Any, NamedTuple
 
 from django.db import models
 
-from ..core.spec import Spec
+from ..core.spec import Spec, unfocused
 from ..exceptions import ThumbkitError
 from ..lookup import files
 from ..lookup.batch import PSEUDO_SPECS, forget
@@ -393,11 +393,14 @@ def remove(
     """
     store = get_store()
     found = store.get_sources(list(dict.fromkeys(source_key(s) for s in sources)))
-    wanted = None if specs is None else {s.canonical for s in specs}
+    # A spec's thumbnails for every focal point it followed (an old point's are stale too).
+    wanted = None if specs is None else {unfocused(s.canonical) for s in specs}
     result = Removal()
     for key, records in found.items():
         for record in records.values():
-            doomed = record.spec not in PSEUDO_SPECS and (wanted is None or record.spec in wanted)
+            doomed = record.spec not in PSEUDO_SPECS and (
+                wanted is None or unfocused(record.spec) in wanted
+            )
             (result.removed if doomed else result.kept.setdefault(key, [])).append(record)
     if dry_run:
         return result

@@ -339,9 +339,10 @@ def generate_declared(label: str, pk: Any, attname: str, name: str, deferred: bo
 
 def _save_specs(field: models.FileField, instance: models.Model, deferred: bool) -> list[Spec]:
     declared = peers.is_image_field(field) and field.generate_on_save
-    specs = field.declared_specs() if peers.is_image_field(field) and declared else []
-    wanted = {"generate", "enqueue"} if deferred else {"generate"}
     file = getattr(instance, field.attname)
+    # For this file: a centre crop follows the focal point its row keeps.
+    specs = field.declared_specs(file) if peers.is_image_field(field) and declared else []
+    wanted = {"generate", "enqueue"} if deferred else {"generate"}
     for spec_field in peers.spec_fields(type(instance), field.attname):
         if spec_field.save_mode() in wanted:
             specs.append(spec_field.spec_for(file))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .focal import crop_start
 from .spec import Spec
 
 Size = tuple[int, int]
@@ -100,10 +101,14 @@ def _crop(spec: Spec, scaled: Size, box: Size) -> tuple[Box | None, bool, Size]:
         height = max(min(y, round(x / ratio)), 1)
         return None, True, (width, height)
     window = (min(x, box[0]), min(y, box[1]))
-    offsets = spec.crop_offsets()
-    assert offsets is not None
-    left = _offset(offsets[0], x - window[0])
-    top = _offset(offsets[1], y - window[1])
+    if spec.focal is not None:
+        # Fractions of the source are fractions of the scaled image: scaling is uniform.
+        left, top = crop_start(spec.focal, scaled, window)
+    else:
+        offsets = spec.crop_offsets()
+        assert offsets is not None
+        left = _offset(offsets[0], x - window[0])
+        top = _offset(offsets[1], y - window[1])
     return (left, top, left + window[0], top + window[1]), False, window
 
 

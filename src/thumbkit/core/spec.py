@@ -8,12 +8,14 @@ Grammar (sorl-thumbnail's geometry, plus options)::
 
 The geometry ``original`` keeps the source's size, for specs whose processors do the
 resizing (imagekit's style). Options: crop (center, top, bottom, left, right, "X Y" with X/Y
-in %, px or keywords, smart, noop), upscale, quality (1-100), format (JPEG, PNG, WEBP, AVIF,
-GIF, or AUTO: see below), progressive, padding, padding_color (#rgb/#rrggbb), background
-(#rgb/#rrggbb, for flattening transparency), colorspace (RGB, GRAY), storage (a STORAGES
-alias), strategy and namer. Keyword options given to ``get_thumbnail`` use the same names,
-plus ``processors`` and ``post_processors`` (lists; see ``thumbkit.core.pipeline``), which
-are also accepted in named specs.
+in %, px or keywords, focal, smart, noop), focal (a focal point "x,y" or
+"x,y,left,top,right,bottom", fractions of the source; see ``thumbkit.core.focal``), upscale,
+quality (1-100), format (JPEG, PNG, WEBP, AVIF, GIF, or AUTO: see below), progressive,
+padding, padding_color (#rgb/#rrggbb), background (#rgb/#rrggbb, for flattening
+transparency), colorspace (RGB, GRAY), storage (a STORAGES alias), strategy and namer.
+Keyword options given to ``get_thumbnail`` use the same names, plus ``processors`` and
+``post_processors`` (lists; see ``thumbkit.core.pipeline``), which are also accepted in named
+specs.
 
 ``format=auto`` asks for the best format the browser takes. The on-demand endpoint
 negotiates it from the request's ``Accept`` header (AVIF, then WebP, then AUTO itself), and
@@ -30,12 +32,13 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
-from ..exceptions import InvalidSpec
+from ..exceptions import InvalidFocalPoint, InvalidSpec
+from .focal import FocalPoint, to_focal
 from .pipeline import load_steps, steps_text
 
 GRAMMAR = (
     'a named spec from THUMBKIT["SPECS"] or a geometry "WxH", "W" or "xH" followed by '
-    "options key=value (crop, upscale, quality, format, progressive, padding, "
+    "options key=value (crop, focal, upscale, quality, format, progressive, padding, "
     "padding_color, background, colorspace)"
 )
 
@@ -50,6 +53,8 @@ DEFAULT_PADDING_COLOR = "#ffffff"
 FLAGS = {"crop": "center", "upscale": True, "progressive": True, "padding": True}
 # The geometry of a spec that keeps the source's size (processors do the work).
 ORIGINAL = "original"
+# The centre crop: the one a focal point moves (crop="focal" is its other name).
+CENTER = "50%,50%"
 
 # At most this many digits per number: 999999 px is far above any output cap, and a bound
 # keeps int() away from Python's 4300-digit conversion limit (a ValueError, not InvalidSpec).
@@ -76,6 +81,8 @@ class Spec:
     width: int | None
     height: int | None
     crop: str | None = None  # "50%,50%", "10px,0%", "smart"; None: fit inside
+    # Only with the centre crop (parse() drops it elsewhere): the crop window follows it.
+    focal: FocalPoint | None = None
     upscale: bool = False
     quality: int | None = None
     format: str | None = None  # None: keep the source's format when web-safe; AUTO: negotiated
@@ -131,6 +138,8 @@ class Spec:
         out: dict[str, str] = {}
         if self.crop is not None:
             out["crop"] = self.crop
+        if self.focal is not None:
+            out["focal"] = self.focal.text
         if self.upscale:
             out["upscale"] = "true"
         if self.quality is not None:
@@ -165,6 +174,11 @@ class Spec:
         return self.canonical
 
 
+def unfocused(canonical: str) -> str:
+    """A canonical text without its focal point: what a spec is whatever point it follows."""
+    return " ".join(part for part in canonical.split(" ") if not part.startswith("focal="))
+
+
 def parse(spec: str | Spec, **options: Any) -> Spec:
     """Parse a geometry string or named spec, with keyword options on top.
 
@@ -174,7 +188,19 @@ def parse(spec: str | Spec, **options: Any) -> Spec:
     if not parsed.padding and parsed.padding_color != DEFAULT_PADDING_COLOR:
         # Unused without padding: it must not make a second spec (and a second file).
         parsed = replace(parsed, padding_color=DEFAULT_PADDING_COLOR)
-    return parsed
+    return with_focal(parsed, parsed.focal)
+
+
+def with_focal(spec: Spec, point: FocalPoint | None) -> Spec:
+    """``spec`` following ``point`` (None: no point).
+
+    Only the centre crop follows a point: for a spec that does not crop, or crops at an
+    explicit offset or by entropy, the point changes no pixel, so it is dropped and the
+    spec keeps its key and its files.
+    """
+    if spec.crop != CENTER:
+        point = None
+    return spec if spec.focal == point else replace(spec, focal=point)
 
 
 def _parse(spec: str | Spec, options: Mapping[str, Any]) -> Spec:
@@ -285,6 +311,9 @@ def _apply(base: Spec, options: Mapping[str, Any], text: str) -> Spec:
             raise invalid(text, f"unknown option {_quoted(key)}")
         try:
             changes[key] = cleaner(value)
+        except InvalidFocalPoint as exc:
+            problem = f"option {key}={_quoted(value)}: {str(exc).rstrip('.')}"
+            raise InvalidFocalPoint(str(invalid(text, problem))) from None
         except (TypeError, ValueError) as exc:
             raise invalid(text, f"option {key}={_quoted(value)}: {exc}") from None
     return replace(base, **changes)
@@ -298,6 +327,8 @@ def _clean_crop(value: Any) -> str | None:
     text = _ascii(value).strip().lower().replace(",", " ")
     if text == "smart":
         return "smart"
+    if text == "focal":
+        return CENTER  # the centre crop follows a focal point whenever there is one
     parts = text.split()
     if len(parts) == 1:
         word = parts[0]
@@ -397,6 +428,7 @@ def _clean_progressive(value: Any) -> bool | None:
 
 _CLEANERS: dict[str, Any] = {
     "crop": _clean_crop,
+    "focal": to_focal,
     "upscale": _clean_bool,
     "quality": _clean_quality,
     "format": _clean_format,

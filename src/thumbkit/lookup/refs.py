@@ -8,6 +8,9 @@ pickle. A reference is one of::
     {"class": "myapp.specs.Thumbnail", "kwargs": {}}                  an ImageSpec subclass
     {"field": "app_label.Model.field", "name": "small"}               a declared field thumbnail
 
+Any of them may carry ``"focal": "0.9,0.1"``: the source's focal point the spec follows
+(``focused``), applied again after loading.
+
 Whoever builds a spec sets ``Spec.ref`` (``thumbkit.lookup.resolver`` for named specs with
 processors and for declared thumbnails, ``ImageSpec`` for generators). A spec without
 processors needs none: its canonical text parses back to the same spec. Loading a reference
@@ -24,7 +27,8 @@ from typing import Any
 
 from django.utils.module_loading import import_string
 
-from ..core.spec import Spec
+from ..core.focal import FocalPoint, to_focal
+from ..core.spec import Spec, with_focal
 from ..exceptions import ConfigurationError, InvalidSpec
 from . import hooks
 from .registry import register
@@ -75,6 +79,19 @@ def with_ref(spec: Spec, ref: str | None) -> Spec:
     return replace(spec, ref=ref)
 
 
+def focused(spec: Spec, point: FocalPoint | None) -> Spec:
+    """``spec`` following ``point`` (``core.spec.with_focal``), its own reference (if it
+    has one) carrying the point, so another process rebuilds the same spec."""
+    moved = with_focal(spec, point)
+    if moved is spec or spec.ref is None:
+        return moved
+    value = json.loads(spec.ref)
+    value.pop("focal", None)
+    if moved.focal is not None:
+        value["focal"] = moved.focal.text
+    return replace(moved, ref=dumps(value))
+
+
 def require(spec: Spec, strategy: str) -> str:
     """The reference of ``spec``, or a ConfigurationError saying how to give it one."""
     ref = ref_of(spec)
@@ -116,6 +133,8 @@ def spec_from_ref(ref: str, source: Any = None) -> Spec:
         raise InvalidSpec(f"Not a spec reference: {ref[:80]!r}.")
     try:
         spec = _LOADERS[kind](value, source)
+        if "focal" in value:
+            spec = with_focal(spec, to_focal(value["focal"]))
     except (InvalidSpec, ConfigurationError):
         raise
     except (LookupError, TypeError, ValueError, ImportError, AttributeError) as exc:

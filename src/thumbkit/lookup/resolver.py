@@ -13,8 +13,11 @@ on-demand endpoint and the tasks. A name (a string) means, in this order:
    :class:`~thumbkit.exceptions.InvalidSpec`.
 
 A declared value is itself resolved without a source (steps 2 to 4): ``{"card": "card"}`` on
-a field means ``SPECS["card"]``. Fields are asked by duck typing (``field.thumbnails``, a
-mapping of names, and ``field.declared_spec(name)``), so this module imports no adapter.
+a field means ``SPECS["card"]``. Resolved for a source whose field keeps a focal point
+(``ImageField(focal_point_field=...)``), a spec that crops at the centre follows the point of
+the source's row (:func:`for_source`), unless the spec names a point of its own. Fields are
+asked by duck typing (``field.thumbnails``, a mapping of names, ``field.declared_spec(name)``
+and ``field.focal_point_of(file)``), so this module imports no adapter.
 
 Answers are cached where they cannot change between two calls: strings and options
 (``_parse_cached``), what a field declares under a name (``_answers``, by field and name),
@@ -31,7 +34,8 @@ from typing import Any
 
 from ..conf import get_settings, on_reset
 from ..core import limits
-from ..core.spec import Spec, parse
+from ..core.focal import FocalPoint
+from ..core.spec import CENTER, Spec, parse
 from ..exceptions import ConfigurationError, InvalidSpec
 from . import refs
 from .registry import register
@@ -45,7 +49,15 @@ def resolve(value: Any, source: Any = None, options: Mapping[str, Any] | None = 
 
     ``value`` is a name or geometry string (see the module's precedence), a Spec, an
     ImageSpec class (made with ``source=source``) or a generator object with a ``.spec``.
+    A centre crop follows the focal point of the source's row (:func:`for_source`).
     """
+    spec = _resolve(value, source, options)
+    if source is None or spec.crop != CENTER or spec.focal is not None:
+        return spec
+    return for_source(spec, source)
+
+
+def _resolve(value: Any, source: Any, options: Mapping[str, Any] | None) -> Spec:
     if isinstance(value, str):
         field = None if source is None or isinstance(source, str) else _field_of(source)
         items = tuple(options.items()) if options else ()
@@ -81,6 +93,40 @@ def _resolve_name(
 
 def _field_of(source: Any) -> Any:
     return getattr(source, "field", None)
+
+
+def for_source(spec: Spec, source: Any) -> Spec:
+    """``spec`` following the focal point of ``source``, when it crops at the centre and
+    names no point itself. The point is asked of the source's field by duck typing
+    (``field.focal_point_of(file)``, a FocalPoint or None): thumbkit's ImageField reads it
+    from a column of the source's row, so it costs no query."""
+    if spec.crop != CENTER or spec.focal is not None:
+        return spec
+    reader = getattr(_field_of(source), "focal_point_of", None)
+    point = reader(source) if reader is not None else None
+    return spec if point is None else focused(spec, point)
+
+
+class _Focused(dict[tuple[Any, ...], Spec]):
+    """Specs moved to a point, by (what makes the spec, the point): a warm page asks for
+    the same rows' points again, and a dict lookup is cheaper than rebuilding the spec."""
+
+    def cache_clear(self) -> None:
+        self.clear()
+
+
+_focused = on_reset(_Focused())
+
+
+def focused(spec: Spec, point: FocalPoint | None) -> Spec:
+    """``spec`` following ``point`` (None: none), its reference too (``refs.focused``)."""
+    slot = (spec.canonical, spec.ref, spec.namer, spec.strategy, point)
+    found = _focused.get(slot)
+    if found is None:
+        if len(_focused) >= _ANSWERS_MAX:
+            _focused.clear()
+        found = _focused[slot] = refs.focused(spec, point)
+    return found
 
 
 class _Answers(dict[tuple[int, str, tuple[tuple[str, Any], ...]], tuple[Any, Spec]]):
@@ -210,4 +256,12 @@ def of_generator(generator: Any) -> Spec:
     return spec
 
 
-__all__ = ["declared", "field_spec", "generator", "of_generator", "resolve"]
+__all__ = [
+    "declared",
+    "field_spec",
+    "focused",
+    "for_source",
+    "generator",
+    "of_generator",
+    "resolve",
+]

@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from ...adapters import bulk
 from ...fields import ImageField
-from ...lookup import api, failures
+from ...lookup import api, failures, resolver
 from ...lookup.source import coerce
 from ._common import (
     add_database_argument,
@@ -42,7 +42,10 @@ def make_row(item: bulk.Item, options: Mapping[str, Any]) -> int:
     if not file or file.name != item.name:
         return 0  # gone or replaced since it was listed: its own save makes its thumbnails
     sizes = options["sizes"]
-    specs = [field.declared_spec(s) for s in sizes] if sizes else field.declared_specs()
+    if sizes:  # each following the row's focal point, as lookups do
+        specs = [resolver.for_source(field.declared_spec(s), file) for s in sizes]
+    else:
+        specs = field.declared_specs(file)
     if options["force"]:
         src = coerce(file)
         bulk.remove([src], specs)
