@@ -121,14 +121,14 @@ def lookup(source: Any, what: Any, get: Callable[[], T]) -> T | None:
         log_source_error(source, what, exc)
         return None
     except (StorageError, LockTimeout) as exc:
-        logger.error("thumbkit: no thumbnail of %r for %r this time: %s", source, what, exc)
+        logger.error("No thumbnail of %r for %r this time: %s", source, what, exc)
         return None
 
 
 def log_source_error(source: Any, spec: Any, exc: SourceError) -> None:
     # A remembered failure was logged when it happened: every later page view is DEBUG.
     level = logging.DEBUG if failures.remembered(exc) else logging.WARNING
-    logger.log(level, "thumbkit: no thumbnail of %r for %r: %s", source, spec, exc)
+    logger.log(level, "No thumbnail of %r for %r: %s", source, spec, exc)
 
 
 def with_https(thumb: Result | None, secure: bool) -> Result | None:
