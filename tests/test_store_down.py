@@ -42,7 +42,7 @@ pytestmark = pytest.mark.django_db
 
 ROWS = 100
 PAGE = f"/profiles/profile/?per_page={ROWS}"
-WARNING = "the metadata store is unavailable"
+WARNING = "The metadata store is unavailable"
 
 
 # --- the dead services -----------------------------------------------------------------------

@@ -105,7 +105,7 @@ class AdminThumbnail:
             source = getattr(self.source_file(obj), "name", "?")
             logger.log(
                 logging.DEBUG if failures.remembered(exc) else logging.WARNING,
-                "thumbkit: no admin thumbnail for %r (%s, source %r): %s",
+                "No admin thumbnail for %r (%s, source %r): %s",
                 obj,
                 self.label,
                 source,
@@ -298,7 +298,7 @@ class AdminImagePreviewWidget(AdminFileWidget):
         try:
             thumb = thumbnail_of(value, self.spec)
         except SourceError as exc:
-            logger.warning("thumbkit: no admin preview of %r: %s", value, exc)
+            logger.warning("No admin preview of %r: %s", value, exc)
             return failure_text(exc)
         return _img(thumb, {"alt": str(_("Current image")), "class": "thumbkit-admin-preview"})
 

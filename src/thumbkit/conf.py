@@ -236,5 +236,13 @@ def reset() -> None:
 
 @receiver(setting_changed)
 def _setting_changed(*, setting: str, **kwargs: Any) -> None:
-    if setting in {"THUMBKIT", "STORAGES", "CACHES", "DATABASES", "MEDIA_URL", "MEDIA_ROOT"}:
+    if setting in {
+        "THUMBKIT",
+        "STORAGES",
+        "CACHES",
+        "DATABASES",
+        "MEDIA_URL",
+        "MEDIA_ROOT",
+        "INSTALLED_APPS",
+    }:
         reset()

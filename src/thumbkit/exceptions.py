@@ -23,6 +23,9 @@ these, with the original kept as ``__cause__``::
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 from django.core.exceptions import ImproperlyConfigured
 
 __all__ = [
@@ -41,6 +44,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "ThumbkitError",
+    "did_you_mean",
 ]
 
 
@@ -110,3 +114,21 @@ class StoreUnavailable(StoreError):
 
 class LockTimeout(ThumbkitError):
     """Waited too long for another process to finish generating a thumbnail."""
+
+
+def did_you_mean(word: object, choices: Iterable[str]) -> str:
+    """`` Did you mean 'small'?`` for a misspelt name, or ``""`` when nothing is close.
+
+    Appended to the messages of unknown settings keys, spec names, options and declared
+    thumbnails, so a typo names its fix.
+    """
+    if not isinstance(word, str):
+        return ""
+    names = list(dict.fromkeys(c for c in choices if isinstance(c, str)))
+    close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
+    if not close:
+        # Case slips ("Small", "store") are typos too, however short the word.
+        close = [c for c in names if c.lower() == word.lower()][:1]
+    if not close:
+        return ""
+    return f" Did you mean {close[0]!r}?"

@@ -22,9 +22,11 @@ none when the field keeps a manifest column on its own row.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import ItemsView, Iterator, Mapping, ValuesView
 from typing import TYPE_CHECKING, Any, Self, overload
 
+from django.conf import settings as django_settings
 from django.core import checks
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
@@ -32,13 +34,17 @@ from django.db.models.fields.files import ImageFieldFile, ImageFileDescriptor
 from django.db.models.signals import post_delete, post_init, post_save, pre_delete
 
 from .adapters import focal, lifecycle, peers
+from .adapters.checks import step_extras
+from .adapters.specfields import app_missing
 from .core.focal import FocalPoint
 from .core.spec import Spec
-from .exceptions import ConfigurationError, InvalidSpec
+from .exceptions import ConfigurationError, InvalidSpec, did_you_mean
 from .forms import limits_formfield
 from .lookup import api, resolver
 from .lookup.source import coerce
 from .validators import ImageLimitsValidator, limits_validator, with_limits
+
+logger = logging.getLogger("thumbkit")
 
 Declared = Mapping[str, Any]  # name -> geometry string, named spec, or dict of options
 
@@ -66,16 +72,25 @@ class Thumbnails(Mapping[str, api.Result]):
         return api.get_thumbnail(self._file, name)
 
     def __getattr__(self, name: str) -> api.Result:
+        # Templates reach here too: ``{{ p.photo.thumbnails.smal.url }}`` asks ["smal"] first,
+        # then this. A typo is a programming error: under DEBUG it raises InvalidSpec, which
+        # Django's template engine lets through; otherwise it is logged once and the
+        # AttributeError renders as empty, as Django does for any unknown attribute.
         if name.startswith("_"):
             raise AttributeError(name)
-        try:
+        if name in self._file.field.thumbnails:
             return self[name]
-        except KeyError:
-            raise AttributeError(self._unknown(name)) from None
+        message = self._unknown(name)
+        if django_settings.DEBUG:
+            raise InvalidSpec(message)
+        _warn_once(self._file.field, name, message)
+        raise AttributeError(message)
 
     def _unknown(self, name: str) -> str:
-        declared = ", ".join(self._file.field.thumbnails) or "none"
-        return f"{self._file.field} declares no thumbnail {name!r}; declared: {declared}."
+        names = self._file.field.thumbnails
+        hint = did_you_mean(name, names)
+        declared = ", ".join(names) or "none"
+        return f"{self._file.field} declares no thumbnail {name!r}; declared: {declared}.{hint}"
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._file.field.thumbnails)
@@ -102,6 +117,16 @@ class Thumbnails(Mapping[str, api.Result]):
 
     def __repr__(self) -> str:
         return f"<Thumbnails of {self._file.name!r}: {', '.join(self)}>"
+
+
+_warned: set[tuple[int, str]] = set()  # (id of the field, name) already logged
+
+
+def _warn_once(field: ImageField, name: str, message: str) -> None:
+    if (id(field), name) in _warned:
+        return
+    _warned.add((id(field), name))
+    logger.warning("%s Templates render it as empty.", message)
 
 
 class ThumbkitFieldFile(ImageFieldFile):
@@ -207,6 +232,9 @@ class ImageField(models.ImageField):
         post_delete.connect(lifecycle.deleted, sender=cls, dispatch_uid=f"{uid}:del", weak=False)
 
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        # Before Django writes the file or the row: without the app the thumbnails could
+        # not be recorded, and the first save would fail after both were written.
+        resolver.require_app()
         file = getattr(model_instance, self.attname)
         fresh = bool(file) and not file._committed
         result = super().pre_save(model_instance, add)  # writes an uncommitted file
@@ -215,6 +243,9 @@ class ImageField(models.ImageField):
         return result
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        missing = app_missing(self)
+        if missing:  # the thumbnails cannot be checked without the app's settings
+            return [*super().check(**kwargs), *missing]
         return [
             *super().check(**kwargs),
             *self._check_manifest(),
@@ -245,9 +276,11 @@ class ImageField(models.ImageField):
             problem = _name_problem(name)
             if problem is None:
                 try:
-                    parse_declared(self.thumbnails[name])
+                    spec = parse_declared(self.thumbnails[name])
                 except InvalidSpec as exc:
                     problem = str(exc)
+                else:
+                    errors += step_extras(spec, f"Thumbnail {name!r}", obj=self)
             if problem is not None:
                 errors.append(
                     checks.Error(f"Thumbnail {name!r}: {problem}", obj=self, id="thumbkit.E010")

@@ -5,7 +5,8 @@ thumbkit.E001  unknown key in THUMBKIT (or in THUMBKIT["LIMITS"])
 thumbkit.E002  THUMBKIT["STORAGE"] is not an alias in STORAGES
 thumbkit.E003  THUMBKIT["STORE"] is unknown or cannot be imported
 thumbkit.E004  THUMBKIT["ENGINE"] is unknown or cannot be imported
-thumbkit.E005  an optional extra the settings need is not installed
+thumbkit.E005  an optional extra the settings need is not installed (the redis store, the
+               vips engine, a spec's MozJpeg or OxiPng post-processor)
 thumbkit.E006  a named spec in THUMBKIT["SPECS"] is invalid
 thumbkit.E007  the cache store names a CACHES alias that does not exist
 thumbkit.E008  THUMBKIT["STRATEGY"] is unknown, "deferred" without a Tasks framework, or
@@ -18,6 +19,8 @@ thumbkit.E013  THUMBKIT["NAMER"] is unknown or cannot be imported
 thumbkit.E014  a THUMBKIT["STORE_OPTIONS"] key is not a parameter of the store (or of the
                client it passes its options to: redis-py's ``Redis`` for the redis store)
 thumbkit.E015  the db store's STORE_OPTIONS["using"] is not an alias in DATABASES
+thumbkit.E016  a thumbkit model field is used, but "thumbkit" is not in INSTALLED_APPS
+               (reported by the field: without the app these checks are not registered)
 =============  ==========================================================
 
 The checks import nothing they name: a module's presence is asked of ``find_spec``, so a
@@ -31,11 +34,13 @@ import importlib.util
 from collections.abc import Mapping
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings as django_settings
 from django.core.checks import CheckMessage, Error, register
 
 from ..conf import DEFAULT_LIMITS, DEFAULTS, QUALITY_FORMATS, user_settings
 from ..core.sizes import parse_sizes
+from ..exceptions import did_you_mean
 from ..lookup.stores.options import OPTION_TARGETS as OPTION_TARGETS  # still importable from here
 from ..lookup.stores.options import store_option_problem
 
@@ -89,6 +94,8 @@ RANGES: dict[str, tuple[float, float]] = {
 
 @register("thumbkit")
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if not apps.is_installed("thumbkit"):
+        return []  # imported by a field of a project without the app: E016 says so
     raw = getattr(django_settings, "THUMBKIT", None)
     if raw is not None and not isinstance(raw, Mapping):
         return [Error("THUMBKIT must be a dict.", id="thumbkit.E009")]
@@ -115,7 +122,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
 def _unknown_keys(user: dict[str, Any]) -> list[CheckMessage]:
     errors: list[CheckMessage] = [
         Error(
-            f"THUMBKIT has an unknown key {key!r}; it would silently do nothing.",
+            f"THUMBKIT has an unknown key {key!r}; it would silently do nothing."
+            + did_you_mean(key, DEFAULTS),
             hint=f"Known keys: {', '.join(sorted(DEFAULTS))}.",
             id="thumbkit.E001",
         )
@@ -125,7 +133,8 @@ def _unknown_keys(user: dict[str, Any]) -> list[CheckMessage]:
     if isinstance(limits, Mapping):
         errors += [
             Error(
-                f"THUMBKIT['LIMITS'] has an unknown key {key!r}; it would silently do nothing.",
+                f"THUMBKIT['LIMITS'] has an unknown key {key!r}; it would silently do nothing."
+                + did_you_mean(key, DEFAULT_LIMITS),
                 hint=f"Known keys: {', '.join(sorted(DEFAULT_LIMITS))}.",
                 id="thumbkit.E001",
             )
@@ -457,10 +466,33 @@ def _specs() -> list[CheckMessage]:
     errors: list[CheckMessage] = []
     for name in get_settings().specs:
         try:
-            parse(name)
+            spec = parse(name)
         except InvalidSpec as exc:
             errors.append(
                 Error(f"THUMBKIT['SPECS'][{name!r}] is invalid: {exc}", id="thumbkit.E006")
+            )
+        else:
+            errors += step_extras(spec, f"THUMBKIT['SPECS'][{name!r}]")
+    return errors
+
+
+def step_extras(spec: Any, where: str, obj: Any = None) -> list[CheckMessage]:
+    """E005 for each processor or post-processor of ``spec`` whose package is missing.
+
+    A step names what it needs in ``thumbkit_requires`` (module, extra), as
+    ``thumbkit.optimize.MozJpeg`` does; without this the first thumbnail would fail.
+    """
+    errors: list[CheckMessage] = []
+    for step in (*spec.processors, *spec.post_processors):
+        module, extra = getattr(step, "thumbkit_requires", (None, None))
+        if module is not None and not _importable(module):
+            errors.append(
+                Error(
+                    f"{where} uses {type(step).__name__}, which needs the {module!r} package.",
+                    hint=f"pip install 'django-thumbkit[{extra}]'",
+                    obj=obj,
+                    id="thumbkit.E005",
+                )
             )
     return errors
 

@@ -81,7 +81,7 @@ def read_point(instance: models.Model, attname: str) -> FocalPoint | None:
             if len(_warned) >= _WARNED_MAX:
                 _warned.clear()
             _warned.add(seen)
-            logger.warning("thumbkit: ignoring the focal point of %s %s: %s", *seen[:2], exc)
+            logger.warning("Ignoring the focal point of %s %s: %s", *seen[:2], exc)
         return None
     if slot is not None and point is not None:
         if len(_points) >= _POINTS_MAX:

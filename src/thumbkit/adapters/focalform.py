@@ -79,7 +79,7 @@ class FocalPointWidget(forms.Widget):
         try:
             return api.get_thumbnail(self.file, self.image_spec) or None
         except SourceError as exc:
-            logger.warning("thumbkit: no focal point image of %r: %s", self.file, exc)
+            logger.warning("No focal point image of %r: %s", self.file, exc)
             return None
 
     def value_from_datadict(self, data: Any, files: Any, name: str) -> str:

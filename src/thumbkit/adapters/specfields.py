@@ -26,6 +26,8 @@ import inspect
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from django.apps import apps
+from django.core import checks
 from django.core.files import File
 from django.db import models
 from django.db.models.fields.files import FieldFile, ImageFieldFile
@@ -333,6 +335,9 @@ class ProcessedImageField(models.ImageField):
         out.name = renamed(name, out.format)
         return out
 
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        return [*super().check(**kwargs), *app_missing(self)]
+
     def deconstruct(self) -> Any:
         name, _path, args, kwargs = super().deconstruct()
         # The processors change the file, not the column.
@@ -429,3 +434,18 @@ def spec_attrs(
     if attrs and spec is not None:
         raise TypeError(f"Give {kind} either spec= or processors/format/options, not both.")
     return attrs
+
+
+def app_missing(field: models.Field[Any, Any]) -> list[checks.CheckMessage]:
+    """thumbkit.E016 for a thumbkit field on a project without the app. The app's own checks
+    are registered by its ``ready()``, which then never runs, so the field reports it."""
+    if apps.is_installed("thumbkit"):
+        return []
+    return [
+        checks.Error(
+            f"{field} is a thumbkit field, but 'thumbkit' is not in INSTALLED_APPS.",
+            hint='Add "thumbkit" to INSTALLED_APPS and run `python manage.py migrate thumbkit`.',
+            obj=field,
+            id="thumbkit.E016",
+        )
+    ]

@@ -58,7 +58,7 @@ def compute(image: Image.Image, extent: tuple[float, float] | None = None) -> Lq
         small = _small(image, extent)
         return Lqip(color=dominant_color(small), thumbhash=_thumbhash(small))
     except Exception:  # Pillow or thash on odd pixels: log it, make the thumbnails anyway
-        logger.warning("thumbkit: no placeholder for this source", exc_info=True)
+        logger.warning("No placeholder for this source", exc_info=True)
         return EMPTY
 
 

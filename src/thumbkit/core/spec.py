@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
-from ..exceptions import InvalidFocalPoint, InvalidSpec
+from ..exceptions import InvalidFocalPoint, InvalidSpec, did_you_mean
 from .focal import FocalPoint, to_focal
 from .pipeline import load_steps, steps_text
 
@@ -70,6 +70,10 @@ _OFFSET = re.compile(r"(?P<value>[0-9]+)(?P<unit>%|px)")
 _COLOR = re.compile(r"#?(?P<hex>[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
 _X_WORDS = {"left": "0%", "center": "50%", "right": "100%"}
 _Y_WORDS = {"top": "0%", "center": "50%", "bottom": "100%"}
+CROP_CHOICES = (
+    'crop takes "center", "top", "bottom", "left", "right", "smart", a pair such as '
+    '"left top", or offsets "N%" or "Npx" ("50% 25%", "10px 0px")'
+)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", "none"}
 
@@ -295,7 +299,8 @@ def _tokens(tokens: list[str], text: str) -> dict[str, Any]:
         key, sep, value = token.partition("=")
         if not sep:
             if key not in FLAGS:
-                raise invalid(text, f"unknown flag {_quoted(key)}")
+                hint = did_you_mean(key, [*FLAGS, *_CLEANERS])
+                raise invalid(text, f"unknown flag {_quoted(key)}.{hint} Flags: {', '.join(FLAGS)}")
             options[key] = FLAGS[key]
         else:
             # Commas stand for the space of two-part crops inside a spec string.
@@ -308,7 +313,10 @@ def _apply(base: Spec, options: Mapping[str, Any], text: str) -> Spec:
     for key, value in options.items():
         cleaner = _CLEANERS.get(key)
         if cleaner is None:
-            raise invalid(text, f"unknown option {_quoted(key)}")
+            hint = did_you_mean(key, _CLEANERS)
+            raise invalid(
+                text, f"unknown option {_quoted(key)}.{hint} Options: {', '.join(_CLEANERS)}"
+            )
         try:
             changes[key] = cleaner(value)
         except InvalidFocalPoint as exc:
@@ -342,11 +350,12 @@ def _clean_crop(value: Any) -> str | None:
         x = _X_WORDS.get(parts[0], parts[0])
         y = _Y_WORDS.get(parts[1], parts[1])
     else:
-        raise ValueError("crop takes one or two offsets")
+        raise ValueError(f"{text!r} has more than two crop offsets; {CROP_CHOICES}")
     for offset in (x, y):
         match = _OFFSET.fullmatch(offset)
         if not match:
-            raise ValueError('crop offsets are keywords, "N%" or "Npx"')
+            hint = did_you_mean(offset, [*_X_WORDS, *_Y_WORDS, "smart"])
+            raise ValueError(f"{offset!r} is not a crop offset.{hint} {CROP_CHOICES}")
         number(match["value"], "a crop offset")
     return f"{x},{y}"
 

@@ -32,11 +32,14 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from django.apps import apps
+from django.core.exceptions import AppRegistryNotReady
+
 from ..conf import get_settings, on_reset
 from ..core import limits
 from ..core.focal import FocalPoint
 from ..core.spec import CENTER, Spec, parse
-from ..exceptions import ConfigurationError, InvalidSpec
+from ..exceptions import ConfigurationError, InvalidSpec, did_you_mean
 from . import refs
 from .registry import register
 
@@ -88,7 +91,21 @@ def _resolve_name(
         return (of_spec(declared, options) if options else declared), True
     if value in register and value not in get_settings().specs:
         return of_spec(generator(value, source), options), False
-    return of_spec(value, options), True
+    try:
+        return of_spec(value, options), True
+    except InvalidSpec as exc:
+        raise _with_suggestion(exc, value, field) from None
+
+
+def _with_suggestion(exc: InvalidSpec, value: str, field: Any) -> InvalidSpec:
+    """``exc`` with "Did you mean 'small'?" when ``value`` is a single word close to a name
+    it could have meant: a thumbnail the field declares, a named spec or a generator id."""
+    if type(exc) is not InvalidSpec or len(value.split()) != 1:
+        return exc  # OutputTooLarge, or a geometry with a bad option: nothing to suggest
+    declared = getattr(field, "thumbnails", None) or ()
+    names = [*declared, *get_settings().specs, *register.ids()]
+    hint = did_you_mean(value.strip(), names)
+    return InvalidSpec(f"{exc}{hint}") if hint else exc
 
 
 def _field_of(source: Any) -> Any:
@@ -157,6 +174,7 @@ def of_spec(spec: str | Spec, options: Mapping[str, Any] | None = None) -> Spec:
 
     Cached by (text, options); refuses request sizes above LIMITS at once.
     """
+    require_app()
     if isinstance(spec, Spec) and not options:
         parsed = spec
     else:
@@ -167,6 +185,41 @@ def of_spec(spec: str | Spec, options: Mapping[str, Any] | None = None) -> Spec:
             parsed = _parse(spec, items)
     limits.check_request(parsed, get_settings().limits)
     return parsed
+
+
+NOT_INSTALLED = (
+    "thumbkit is used, but 'thumbkit' is not in INSTALLED_APPS, so its tables, system checks, "
+    'template tags and row batching are missing. Add "thumbkit" to INSTALLED_APPS and run '
+    "`python manage.py migrate thumbkit`."
+)
+
+
+class _AppCheck:
+    """Whether ``require_app`` found the app installed; forgotten when settings change."""
+
+    ok = False
+
+    def cache_clear(self) -> None:
+        self.ok = False
+
+
+_app_check = on_reset(_AppCheck())
+
+
+def require_app() -> None:
+    """Refuse to work without the app: the db store's table and the hooks its ``ready()``
+    fills would be missing, and the first save would fail deep inside Django. Every lookup
+    resolves its spec first, so this runs before any file or record is written; once the
+    app is found, a lookup pays one attribute read."""
+    if _app_check.ok:
+        return
+    try:
+        installed = apps.is_installed("thumbkit")
+    except AppRegistryNotReady:  # asked while apps load (a model class body): ask later
+        return
+    if not installed:
+        raise ConfigurationError(NOT_INSTALLED)
+    _app_check.ok = True
 
 
 @on_reset

@@ -133,13 +133,13 @@ def passed(source: Any, what: Any, exc: Exception) -> None:
     if isinstance(exc, SourceError):
         log_source_error(source, what, exc)
     else:
-        logger.error("thumbkit: no thumbnail of %r for %r this time: %s", source, what, exc)
+        logger.error("No thumbnail of %r for %r this time: %s", source, what, exc)
 
 
 def log_source_error(source: Any, spec: Any, exc: SourceError) -> None:
     # A remembered failure was logged when it happened: every later page view is DEBUG.
     level = logging.DEBUG if failures.remembered(exc) else logging.WARNING
-    logger.log(level, "thumbkit: no thumbnail of %r for %r: %s", source, spec, exc)
+    logger.log(level, "No thumbnail of %r for %r: %s", source, spec, exc)
 
 
 def with_https(thumb: Result | None, secure: bool) -> Result | None:

@@ -209,7 +209,7 @@ class VipsEngine:
                 return lqip.EMPTY
             pixels = small.write_to_memory()
         except self.vips.Error:
-            logger.warning("thumbkit: no placeholder for this source", exc_info=True)
+            logger.warning("No placeholder for this source", exc_info=True)
             return lqip.EMPTY
         return lqip.compute(PILImage.frombytes(mode, (small.width, small.height), pixels))
 

@@ -187,7 +187,7 @@ class Heartbeats:
                 try:
                     beat(now)
                 except Exception:  # best effort: a missed beat only ages the heartbeat
-                    logger.debug("thumbkit: a lock heartbeat failed", exc_info=True)
+                    logger.debug("A lock heartbeat failed", exc_info=True)
 
 
 HEARTBEATS = Heartbeats()

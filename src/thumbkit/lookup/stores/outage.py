@@ -68,15 +68,14 @@ class Outage:
             skipped, since = self.skipped, self.since
         if new:
             logger.warning(
-                "thumbkit: the metadata store is unavailable (lookups do not ask it again "
-                "for %.1fs): %s",
+                "The metadata store is unavailable (lookups do not ask it again for %.1fs): %s",
                 retry_after,
                 exc,
             )
         elif warn:
             assert since is not None
             logger.warning(
-                "thumbkit: the metadata store is still unavailable after %.0fs "
+                "The metadata store is still unavailable after %.0fs "
                 "(%d lookups answered without it): %s",
                 now - since,
                 skipped,
@@ -92,8 +91,7 @@ class Outage:
             self.cache_clear()
         if since is not None:
             logger.info(
-                "thumbkit: the metadata store is back after %.1fs (%d lookups answered "
-                "without it).",
+                "The metadata store is back after %.1fs (%d lookups answered without it).",
                 time.monotonic() - since,
                 skipped,
             )
