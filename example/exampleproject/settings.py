@@ -91,13 +91,8 @@ THUMBKIT = {
         "card": {"size": "320x240", "crop": "center", "format": "webp", "quality": 80},
         "large": {"size": "960x720", "quality": 82},
     },
-    # Tighter than thumbkit's defaults, so the upload page has limits worth explaining.
-    "LIMITS": {
-        "MAX_SOURCE_PIXELS": 40_000_000,
-        "MAX_SOURCE_BYTES": 10 * 1024 * 1024,
-        "MAX_FRAMES": 100,
-        "FORMATS": ["JPEG", "PNG", "WEBP", "AVIF", "GIF"],
-    },
+    # LIMITS are thumbkit's defaults (100 MP, 100 MiB, 300 frames, ...); the upload page
+    # lists them as get_settings() reads them, so a LIMITS entry here would show there.
 }
 
 # The account `make example` creates (scripts/example.sh prints it): a local demo only.

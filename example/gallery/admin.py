@@ -13,7 +13,8 @@ class ProfileAdmin(ThumbnailAdminMixin, admin.ModelAdmin):
     list_per_page = 100
     search_fields = ("name", "organisation", "location")
     # A plain models.ImageField: the column and the change form's preview work on it too.
-    admin_thumbnail = AdminThumbnail(image_field="photo", spec="small")
+    # The directory's spec (Profile.thumbnail_photo), so the column shows the same files.
+    admin_thumbnail = AdminThumbnail(image_field="photo", spec="100x100 crop=center quality=99")
     thumbnail_preview_spec = "250x250"
 
 

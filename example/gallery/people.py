@@ -24,7 +24,7 @@ LAST = [
 ORGS = ["Climate Action Tech", "Open Maps", "River Trust", "Solar Coop", "Bike Kitchen"]
 PLACES = ["Lisbon", "Nairobi", "Oslo", "Recife", "Seoul", "Toronto", "Utrecht", "Vilnius"]
 # Portrait, square and landscape photos, small enough that seeding 100 takes seconds.
-SIZES = [(480, 600), (600, 600), (640, 480), (420, 560), (720, 540)]
+SIZES = [(320, 400), (360, 360), (400, 300), (300, 400), (480, 360)]
 
 
 @dataclass(frozen=True)

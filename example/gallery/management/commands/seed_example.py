@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 from django.db.models.fields.files import FieldFile
 from django.test import Client
 from django.urls import reverse
@@ -35,8 +36,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, profiles: int, photos: int, warm: bool, **options: Any) -> None:
-        made_profiles = sum(self.ensure_profile(i) for i in range(profiles))
-        made_photos = sum(self.ensure_photo(i) for i in range(photos))
+        # One transaction: one commit instead of one per row. The photos' declared
+        # thumbnails are made when it commits.
+        with transaction.atomic():
+            made_profiles = sum(self.ensure_profile(i) for i in range(profiles))
+            made_photos = sum(self.ensure_photo(i) for i in range(photos))
         self.ensure_admin()
         if warm:
             self.warm()
