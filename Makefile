@@ -6,11 +6,13 @@ VENV312 := .venvs/py312-dj61/bin
 VENV311 := .venvs/py311-dj52/bin
 RUFF := $(VENV312)/ruff
 NOVENV := --extend-exclude .venvs
+PORT ?= 8000
 
 .PHONY: help example test services venvs venv312 lint fmt docs docs-serve bench clean distclean
 
 help:
 	@echo "make example     run the example site (SQLite, local files) on http://127.0.0.1:8000"
+	@echo "                 (another port: make example PORT=8001)"
 	@echo "make test        run every check and test (what CI runs)"
 	@echo "make lint        ruff check, ruff format --check, mypy"
 	@echo "make fmt         ruff format and ruff check --fix"
@@ -19,7 +21,7 @@ help:
 	@echo "make clean       remove build output and caches; distclean also removes .venvs"
 
 example:
-	bash scripts/example.sh
+	PORT=$(PORT) bash scripts/example.sh
 
 test:
 	bash scripts/test.sh

@@ -81,7 +81,7 @@ def example_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     var_dir = tmp_path_factory.mktemp("example-var")
     env = site_env(var_dir)
     manage(env, "migrate", "--verbosity", "0")
-    manage(env, "make_sample_photos")
+    manage(env, "seed_example")
     port = free_port()
     log = var_dir / "server.log"
     with log.open("wb") as out:
