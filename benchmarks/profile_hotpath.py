@@ -223,8 +223,8 @@ def steps(page: Any, template: str) -> dict[str, float | None]:
             "100x100", photo, options
         ),
         "batch.memo_hit(src, spec)": lambda: batch.memo_hit(src, spec),
-        "get_thumbnail(photo, '100x100', crop='center')": lambda: (
-            thumbkit.get_thumbnail(photo, "100x100", crop="center")
+        "get_thumbnail(photo, '100x100', crop='center')": lambda: thumbkit.get_thumbnail(
+            photo, "100x100", crop="center"
         ),
         "p.photo.thumbnails.small": accessor_lookup,
         "thumb.url (kept on the record)": lambda: thumb.url,

@@ -28,7 +28,6 @@ from django.db.models.fields.files import FieldFile
 
 from ..core.focal import FocalPoint, to_focal
 from ..exceptions import ConfigurationError, InvalidFocalPoint
-from ..lookup.memo import ATTRIBUTE as MEMO
 
 logger = logging.getLogger("thumbkit")
 
@@ -132,9 +131,6 @@ def set_focal_point(
     value = to_focal(point, box)
     instance = file.instance
     setattr(instance, column.attname, stored(value, column))
-    memo = getattr(file, MEMO, None)
-    if memo is not None:
-        memo.answers.clear()  # repeated lookups were answered for the old point
     if save and instance.pk is not None:
         instance.save(update_fields=[column.name])
     return value
