@@ -16,12 +16,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from PIL import Image
+
 from ...conf import Settings
 from ...exceptions import ConfigurationError, GenerationError, SourceUnreadable
 from .. import limits, probe
 from ..geometry import Plan
 from ..spec import Spec
-from . import Rendered
+from . import Rendered, animation
+from .smartcrop import entropy_box
 
 # The libvips loader each probed format must be read by.
 LOADERS = {
@@ -34,6 +37,7 @@ LOADERS = {
     "TIFF": "tiffload_buffer",
 }
 WEB_FORMATS = {"JPEG", "PNG", "GIF", "WEBP", "AVIF"}
+ANIMATED = frozenset({"GIF", "WEBP"})  # the animations libvips reads and writes
 SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
 # Loader options: fail on truncated data instead of decoding grey garbage.
 LOAD_OPTIONS = "fail_on=truncated"
@@ -99,9 +103,14 @@ class VipsEngine:
         if orientation in SWAPPING_ORIENTATIONS:
             need = (need[1], need[0])
         probe.check_pixels(info, lim, need)  # a baseline JPEG, as it will be shrunk on load
+        flags = animation.moving(info, specs, plans, lim)
+        if any(flags) and info.format not in ANIMATED:
+            from .pillow import PillowEngine  # libvips reads no APNG: Pillow animates it
+
+            return PillowEngine().render(data, specs, settings)
         return [
-            self._one(data, spec, p, info.format, settings)
-            for spec, p in zip(specs, plans, strict=True)
+            self._one(data, spec, p, info.format, settings, info.frames if flag else 1)
+            for spec, p, flag in zip(specs, plans, flags, strict=True)
         ]
 
     def _sniffed(self, data: bytes) -> str:
@@ -126,15 +135,22 @@ class VipsEngine:
             raise SourceUnreadable(f"The source cannot be read: {_text(exc)}") from exc
 
     def _one(
-        self, data: bytes, spec: Spec, p: Plan, source_format: str, settings: Settings
+        self,
+        data: bytes,
+        spec: Spec,
+        p: Plan,
+        source_format: str,
+        settings: Settings,
+        frames: int = 1,
     ) -> Rendered:
-        if spec.processors:
-            # Processors work on Pillow images: such specs are made by the Pillow engine.
+        if spec.processors or (frames > 1 and (spec.format or source_format) not in ANIMATED):
+            # Processors work on Pillow images, and libvips writes no APNG: such specs are
+            # made by the Pillow engine.
             from .pillow import PillowEngine
 
             return PillowEngine().render(data, [spec], settings)[0]
         try:
-            image = self._pixels(data, spec, p)
+            image = self._pixels(data, spec, p) if frames == 1 else self._frames(data, spec, p)
         except self.vips.Error as exc:
             # libvips decodes lazily, so a corrupt or truncated source fails here.
             raise SourceUnreadable(f"The source cannot be decoded: {_text(exc)}") from exc
@@ -147,7 +163,41 @@ class VipsEngine:
             out = image.write_to_buffer(suffix, keep="icc", **options(spec, settings))
         except self.vips.Error as exc:
             raise GenerationError(f"libvips failed to encode {fmt}: {_text(exc)}") from exc
-        return Rendered(bytes(out), image.width, image.height, fmt)
+        height = int(_get(image, "page-height", image.height)) if frames > 1 else image.height
+        return Rendered(bytes(out), image.width, height, fmt)
+
+    def _frames(self, data: bytes, spec: Spec, p: Plan) -> Any:
+        """Every frame shrunk on load to the planned size, then cropped and padded one by one
+        (a smart crop where the first frame's is), as one tall image of stacked pages: what
+        libvips' GIF and WebP savers write as an animation, with its delays and loop."""
+        options = f"n=-1,{LOAD_OPTIONS}"
+        image = self.vips.Image.thumbnail_buffer(
+            data, p.scaled[0], height=p.scaled[1], size="force", option_string=options
+        )
+        image = self._colour(_eight_bit(image), spec)
+        height = int(_get(image, "page-height", image.height))
+        pages = [image.crop(0, top, image.width, height) for top in range(0, image.height, height)]
+        box = p.crop
+        if box is None and p.smart:
+            box = entropy_box(_pillow(pages[0].copy_memory()), p.cropped)
+        if box is not None:
+            left, top, right, bottom = box
+            pages = [page.crop(left, top, right - left, bottom - top) for page in pages]
+        if p.canvas is not None:
+            pages = [_pad(page, p.canvas, spec.padding_color) for page in pages]
+        stacked = self.vips.Image.arrayjoin(pages, across=1).copy_memory()
+        stacked.set_type(self.vips.GValue.gint_type, "page-height", pages[0].height)
+        for name in ("delay", "loop"):
+            if image.get_typeof(name):
+                stacked.set_type(image.get_typeof(name), name, image.get(name))
+        return stacked
+
+    def _colour(self, image: Any, spec: Spec) -> Any:
+        if spec.colorspace == "GRAY":
+            return image.colourspace("b-w")
+        if spec.colorspace == "RGB" and image.bands in (1, 2):
+            return image.colourspace("srgb")
+        return image
 
     def _pixels(self, data: bytes, spec: Spec, p: Plan) -> Any:
         """Decode, shrink, crop and pad, into memory: the output is small, and any error
@@ -155,11 +205,7 @@ class VipsEngine:
         image = self.vips.Image.thumbnail_buffer(
             data, p.scaled[0], height=p.scaled[1], size="force", option_string=LOAD_OPTIONS
         )
-        image = _eight_bit(image)
-        if spec.colorspace == "GRAY":
-            image = image.colourspace("b-w")
-        elif spec.colorspace == "RGB" and image.bands in (1, 2):
-            image = image.colourspace("srgb")
+        image = self._colour(_eight_bit(image), spec)
         if p.crop is not None:
             left, top, right, bottom = p.crop
             image = image.crop(left, top, right - left, bottom - top)
@@ -169,6 +215,12 @@ class VipsEngine:
         if p.canvas is not None:
             image = _pad(image, p.canvas, spec.padding_color)
         return image.copy_memory()
+
+
+def _pillow(page: Any) -> Image.Image:
+    """A small in-memory libvips page as a Pillow image (for the shared smart crop)."""
+    modes = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+    return Image.frombytes(modes[page.bands], (page.width, page.height), page.write_to_memory())
 
 
 def _get(image: Any, name: str, default: Any) -> Any:
