@@ -109,4 +109,24 @@ def write_generation_sources(directory: Path) -> dict[str, Path]:
     small.write_bytes(jpeg_bytes(photo((64, 48), seed=1)))
     small_png = directory / "warmup.png"
     small_png.write_bytes(png_bytes(graphic_rgba((64, 48), seed=1)))
-    return {"jpeg": big, "png": alpha, "warmup-jpeg": small, "warmup-png": small_png}
+    made = {"jpeg": big, "png": alpha, "warmup-jpeg": small, "warmup-png": small_png}
+    for fmt, suffix in (("GIF", "gif"), ("WEBP", "webp")):
+        made[suffix] = directory / f"anim-480x360.{suffix}"
+        made[suffix].write_bytes(animation_bytes((480, 360), ANIMATION_FRAMES, fmt))
+        made[f"warmup-{suffix}"] = directory / f"warmup.{suffix}"
+        made[f"warmup-{suffix}"].write_bytes(animation_bytes((64, 48), 3, fmt))
+    return made
+
+
+ANIMATION_FRAMES = 60
+
+
+def animation_bytes(size: Size, frames: int, fmt: str) -> bytes:
+    """An animation of ``frames`` distinct photo-like frames, 40 ms each, looping forever."""
+    shots = [photo(size, seed=100 + i, noise=4.0) for i in range(frames)]
+    buffer = io.BytesIO()
+    options: dict[str, object] = {"duration": 40, "loop": 0}
+    if fmt == "WEBP":
+        options["quality"] = 80
+    shots[0].save(buffer, fmt, save_all=True, append_images=shots[1:], **options)
+    return buffer.getvalue()

@@ -26,8 +26,8 @@ if sys.path[0] == str(Path(__file__).resolve().parent):
 
 from benchmarks import images, report  # noqa: E402
 from benchmarks.common import PG, REDIS_URL, Env, parse_results  # noqa: E402
-from benchmarks.generation.worker import CASES  # noqa: E402
-from benchmarks.generation.worker import LIBRARIES as GEN_LIBRARIES  # noqa: E402
+from benchmarks.generation.worker import ANIMATED, CASES  # noqa: E402
+from benchmarks.generation.worker import libraries as gen_libraries  # noqa: E402
 from benchmarks.listpage.worker import LIBRARIES, library  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -41,8 +41,9 @@ def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--only",
-        choices=["listpage", "generation", "bulk", "iterator"],
-        help="run one benchmark (iterator: benchmarks/iterator.py with its defaults)",
+        choices=["listpage", "generation", "animated", "bulk", "iterator"],
+        help="run one benchmark (iterator: benchmarks/iterator.py with its defaults; "
+        "animated: the generation benchmark's animated cases)",
     )
     parser.add_argument("--libs", default=",".join(LIBRARIES), help="list-page libraries")
     parser.add_argument("--rows", default="100,1000", help="page sizes (at most 9999)")
@@ -197,8 +198,9 @@ def measure(
 
 def generation(env: Env, args: argparse.Namespace) -> list[dict[str, Any]]:
     results = []
-    for case in CASES:
-        for lib in GEN_LIBRARIES:
+    cases = ANIMATED if args.only == "animated" else CASES
+    for case in cases:
+        for lib in gen_libraries(case):
             job = {"env": env.__dict__, "lib": lib, "case": case, "runs": args.gen_runs}
             result = worker("benchmarks.generation.worker", job, MALLOC)[0]
             results.append({"lib": lib, "case": case, **result})
@@ -236,8 +238,9 @@ def main() -> None:
         if args.only == "bulk":
             bulk_section()
             return
-        make_sources(env, args.only != "generation", args.only != "listpage")
-        pages = listpage(env, args) if args.only != "generation" else []
+        pages_too = args.only not in ("generation", "animated")
+        make_sources(env, pages_too, args.only != "listpage")
+        pages = listpage(env, args) if pages_too else []
         gens = generation(env, args) if args.only != "listpage" else []
         bulk_text = bulk_section(write=False) if args.only is None else ""
     finally:

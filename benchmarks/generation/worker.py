@@ -21,13 +21,29 @@ from typing import Any
 from ..common import Env, emit, median, peak_rss, reset_peak
 from . import libs
 
-CASES = ("jpeg-crop", "jpeg-webp", "png-alpha")
-LIBRARIES = tuple(libs.RUNNERS)
-SOURCES = {"jpeg-crop": "jpeg", "jpeg-webp": "jpeg", "png-alpha": "png"}
+STILL = ("jpeg-crop", "jpeg-webp", "png-alpha")
+ANIMATED = ("gif-anim", "webp-anim")
+CASES = STILL + ANIMATED
+LIBRARIES = tuple(lib for lib in libs.RUNNERS if lib != "sorl-vips")
+# Animated cases add sorl-thumbnail's vips engine, the one that animates (GIF only).
+ANIMATED_LIBRARIES = tuple(libs.RUNNERS)
+SOURCES = {
+    "jpeg-crop": "jpeg",
+    "jpeg-webp": "jpeg",
+    "png-alpha": "png",
+    "gif-anim": "gif",
+    "webp-anim": "webp",
+}
 FILES = {
     "jpeg": ("photo-4000x3000.jpg", "warmup.jpg"),
     "png": ("graphic-2000x1500.png", "warmup.png"),
+    "gif": ("anim-480x360.gif", "warmup.gif"),
+    "webp": ("anim-480x360.webp", "warmup.webp"),
 }
+
+
+def libraries(case: str) -> tuple[str, ...]:
+    return ANIMATED_LIBRARIES if case in ANIMATED else LIBRARIES
 
 
 def names(folder: Path, source: Path, count: int) -> list[str]:

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageChops
 
 from ...conf import Limits
 from ...exceptions import SourceUnreadable
@@ -111,7 +111,7 @@ def pillow_options(fmt: str, timing: Timing, alpha: bool = False) -> dict[str, A
         if loop is not None:
             options["loop"] = loop
         if timing.disposal is not None:
-            options["disposal"] = [_TO_GIF[d] for d in timing.disposal]
+            options["disposal"] = _one_or_all([_TO_GIF[d] for d in timing.disposal])
         elif alpha:
             # From a WebP: a pixel may turn clear again, which only a frame drawn on a
             # cleared canvas can show.
@@ -120,8 +120,14 @@ def pillow_options(fmt: str, timing: Timing, alpha: bool = False) -> dict[str, A
     options["loop"] = timing.plays
     if fmt == "PNG" and timing.disposal is not None:
         # Blending stays "source": each frame is a whole canvas, so it replaces the last.
-        options["disposal"] = [_TO_APNG[d] for d in timing.disposal]
+        options["disposal"] = _one_or_all([_TO_APNG[d] for d in timing.disposal])
     return options
+
+
+def _one_or_all(methods: list[int]) -> int | list[int]:
+    # One value when they agree: Pillow's GIF writer reads a list as one int when the frames
+    # it is given turn out to be a single frame (identical after quantising).
+    return methods[0] if len(set(methods)) == 1 else methods
 
 
 # --- Pillow frames ---------------------------------------------------------------------------
@@ -184,3 +190,24 @@ def binary_alpha(frame: Image.Image) -> Image.Image:
     out.paste(frame, mask=alpha)
     out.putalpha(alpha)
     return out
+
+
+def merged(frames: Sequence[Image.Image], timing: Timing) -> tuple[list[Image.Image], Timing]:
+    """Consecutive identical frames made one, their durations added: the encoders do it too,
+    but an animation left with one frame must then be written as a still image."""
+    disposal = timing.disposal or (UNSPECIFIED,) * len(frames)
+    kept, durations, methods = [frames[0]], [timing.durations[0]], [disposal[0]]
+    for shot, duration, method in zip(frames[1:], timing.durations[1:], disposal[1:], strict=True):
+        if method == methods[-1] and _same(shot, kept[-1]):
+            durations[-1] += duration
+            continue
+        kept.append(shot)
+        durations.append(duration)
+        methods.append(method)
+    return kept, Timing(tuple(durations), timing.plays, tuple(methods) if timing.disposal else None)
+
+
+def _same(a: Image.Image, b: Image.Image) -> bool:
+    if a.mode != b.mode or a.size != b.size:
+        return False
+    return ImageChops.difference(a, b).getbbox(alpha_only=False) is None

@@ -135,10 +135,11 @@ def _render_animated(
     out = []
     for i, spec in enumerate(specs):
         fmt = spec.format or _default_format(info.format, shaped[i][0].mode)
-        if flags[i] and len(shaped[i]) > 1:
-            out.append(_encode_animation(shaped[i], spec, fmt, iccs[i], settings, timing))
+        frames, kept = animation.merged(shaped[i], timing) if flags[i] else (shaped[i], timing)
+        if len(frames) > 1:
+            out.append(_encode_animation(frames, spec, fmt, iccs[i], settings, kept))
         else:
-            out.append(_encode(shaped[i][0], spec, fmt, iccs[i], settings))
+            out.append(_encode(frames[0], spec, fmt, iccs[i], settings))
     return out
 
 

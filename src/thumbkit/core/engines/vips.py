@@ -93,6 +93,11 @@ class VipsEngine:
             from .pillow import PillowEngine
 
             return PillowEngine().render(data, specs, settings)
+        if animation.is_animation(info):
+            # The frames x pixels budget, from the probed header: before libvips reads a byte.
+            animation.moving(
+                info, specs, [limits.planned(s, info.oriented_size, lim) for s in specs], lim
+            )
         header = self._header(data, info.format)
         orientation = _get(header, "orientation", 1)  # what thumbnail_buffer rotates by
         size = (header.width, header.height)
