@@ -109,7 +109,16 @@ def write_generation_sources(directory: Path) -> dict[str, Path]:
     small.write_bytes(jpeg_bytes(photo((64, 48), seed=1)))
     small_png = directory / "warmup.png"
     small_png.write_bytes(png_bytes(graphic_rgba((64, 48), seed=1)))
-    made = {"jpeg": big, "png": alpha, "warmup-jpeg": small, "warmup-png": small_png}
+    return {"jpeg": big, "png": alpha, "warmup-jpeg": small, "warmup-png": small_png}
+
+
+ANIMATION_FRAMES = 60
+
+
+def write_animation_sources(directory: Path) -> dict[str, Path]:
+    """The animated cases' sources: a 60-frame 480x360 GIF and the same as a WebP."""
+    directory.mkdir(parents=True, exist_ok=True)
+    made = {}
     for fmt, suffix in (("GIF", "gif"), ("WEBP", "webp")):
         made[suffix] = directory / f"anim-480x360.{suffix}"
         made[suffix].write_bytes(animation_bytes((480, 360), ANIMATION_FRAMES, fmt))
@@ -118,12 +127,11 @@ def write_generation_sources(directory: Path) -> dict[str, Path]:
     return made
 
 
-ANIMATION_FRAMES = 60
-
-
 def animation_bytes(size: Size, frames: int, fmt: str) -> bytes:
-    """An animation of ``frames`` distinct photo-like frames, 40 ms each, looping forever."""
-    shots = [photo(size, seed=100 + i, noise=4.0) for i in range(frames)]
+    """``frames`` distinct frames (one photo-like picture panning by 8 px a frame), 40 ms
+    each, looping forever."""
+    base = photo(size, seed=100, noise=0.0)
+    shots = [ImageChops.offset(base, 8 * i, 0) for i in range(frames)]
     buffer = io.BytesIO()
     options: dict[str, object] = {"duration": 40, "loop": 0}
     if fmt == "WEBP":

@@ -130,13 +130,15 @@ def clean_up(env: Env) -> None:
                 conn.execute(f'DROP DATABASE IF EXISTS "{env.mark}_{name}" WITH (FORCE)')
 
 
-def make_sources(env: Env, do_listpage: bool, do_generation: bool) -> None:
+def make_sources(env: Env, do_listpage: bool, do_generation: bool, still: bool = True) -> None:
     start = time.perf_counter()
     if do_listpage:
         images.write_photos(env.media / "photos", env.rows)
         images.link_tree(env.media / "photos", env.media / "photos-m")
-    if do_generation:
+    if do_generation and still:
         images.write_generation_sources(Path(env.work) / "sources")
+    if do_generation:
+        images.write_animation_sources(Path(env.work) / "sources")
     print(f"Source images made in {time.perf_counter() - start:.1f}s")
 
 
@@ -239,7 +241,7 @@ def main() -> None:
             bulk_section()
             return
         pages_too = args.only not in ("generation", "animated")
-        make_sources(env, pages_too, args.only != "listpage")
+        make_sources(env, pages_too, args.only != "listpage", args.only != "animated")
         pages = listpage(env, args) if pages_too else []
         gens = generation(env, args) if args.only != "listpage" else []
         bulk_text = bulk_section(write=False) if args.only is None else ""
