@@ -180,9 +180,11 @@ class VipsEngine:
             data, p.scaled[0], height=p.scaled[1], size="force", option_string=options
         )
         image = self._colour(_eight_bit(image), spec)
+        box = p.crop
+        if box is None and not p.smart and p.canvas is None:
+            return image.copy_memory()  # the pages are the planned size already
         height = int(_get(image, "page-height", image.height))
         pages = [image.crop(0, top, image.width, height) for top in range(0, image.height, height)]
-        box = p.crop
         if box is None and p.smart:
             box = entropy_box(_pillow(pages[0].copy_memory()), p.cropped)
         if box is not None:
