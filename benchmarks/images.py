@@ -110,3 +110,31 @@ def write_generation_sources(directory: Path) -> dict[str, Path]:
     small_png = directory / "warmup.png"
     small_png.write_bytes(png_bytes(graphic_rgba((64, 48), seed=1)))
     return {"jpeg": big, "png": alpha, "warmup-jpeg": small, "warmup-png": small_png}
+
+
+ANIMATION_FRAMES = 60
+
+
+def write_animation_sources(directory: Path) -> dict[str, Path]:
+    """The animated cases' sources: a 60-frame 480x360 GIF and the same as a WebP."""
+    directory.mkdir(parents=True, exist_ok=True)
+    made = {}
+    for fmt, suffix in (("GIF", "gif"), ("WEBP", "webp")):
+        made[suffix] = directory / f"anim-480x360.{suffix}"
+        made[suffix].write_bytes(animation_bytes((480, 360), ANIMATION_FRAMES, fmt))
+        made[f"warmup-{suffix}"] = directory / f"warmup.{suffix}"
+        made[f"warmup-{suffix}"].write_bytes(animation_bytes((64, 48), 3, fmt))
+    return made
+
+
+def animation_bytes(size: Size, frames: int, fmt: str) -> bytes:
+    """``frames`` distinct frames (one photo-like picture panning by 8 px a frame), 40 ms
+    each, looping forever."""
+    base = photo(size, seed=100, noise=0.0)
+    shots = [ImageChops.offset(base, 8 * i, 0) for i in range(frames)]
+    buffer = io.BytesIO()
+    options: dict[str, object] = {"duration": 40, "loop": 0}
+    if fmt == "WEBP":
+        options["quality"] = 80
+    shots[0].save(buffer, fmt, save_all=True, append_images=shots[1:], **options)
+    return buffer.getvalue()

@@ -191,10 +191,34 @@ def generation_rows(gens: list[Result], case: str) -> list[str]:
             continue
         out = g["output"]
         size = f"{out['size'][0]}x{out['size'][1]} {out['format']}, {out['bytes'] // 1024} KiB"
+        if g["case"] in ANIMATED_CASES:
+            size += f", {out.get('frames', 1)} frames"
         time_ratio = _ratio(g["median"], floor["median"] if floor else None)
         mem_ratio = _ratio(g["peak"], floor["peak"] if floor else None)
         cells = [g["lib"], _ms(g["median"]), time_ratio, f"{g['peak'] / MiB:.1f}", mem_ratio, size]
         lines.append("| " + " | ".join(cells) + " |")
+    if case in ANIMATED_CASES:
+        lines += ["", *versus(results)]
+    return lines
+
+
+ANIMATED_CASES = ("gif-anim", "webp-anim")
+
+
+def versus(results: list[Result]) -> list[str]:
+    """thumbkit's time and peak as ratios to sorl-thumbnail's vips engine and to imagekit."""
+    found = {g["lib"]: g for g in results if "error" not in g}
+    lines = []
+    for ours in ("thumbkit", "thumbkit-vips"):
+        for theirs in ("sorl-vips", "imagekit"):
+            a, b = found.get(ours), found.get(theirs)
+            if a is None or b is None:
+                continue
+            frames = f"{a['output'].get('frames', 1)} vs {b['output'].get('frames', 1)} frames"
+            lines.append(
+                f"- {ours} / {theirs}: time {_ratio(a['median'], b['median'])}, "
+                f"peak {_ratio(a['peak'], b['peak'])} ({frames})"
+            )
     return lines
 
 
@@ -319,6 +343,8 @@ CASE_TITLES = {
     "jpeg-crop": "4000x3000 JPEG (q85) to a 300x300 centre crop (JPEG q85)",
     "jpeg-webp": "4000x3000 JPEG to 1600 px wide (WebP q85)",
     "png-alpha": "2000x1500 RGBA PNG fitted in 200x200 (PNG)",
+    "gif-anim": "60-frame 480x360 GIF fitted in 200x200 (animated GIF)",
+    "webp-anim": "60-frame 480x360 animated WebP fitted in 200x200 (animated WebP q85)",
 }
 
 

@@ -26,8 +26,8 @@ if sys.path[0] == str(Path(__file__).resolve().parent):
 
 from benchmarks import images, report  # noqa: E402
 from benchmarks.common import PG, REDIS_URL, Env, parse_results  # noqa: E402
-from benchmarks.generation.worker import CASES  # noqa: E402
-from benchmarks.generation.worker import LIBRARIES as GEN_LIBRARIES  # noqa: E402
+from benchmarks.generation.worker import ANIMATED, CASES  # noqa: E402
+from benchmarks.generation.worker import libraries as gen_libraries  # noqa: E402
 from benchmarks.listpage.worker import LIBRARIES, library  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -41,8 +41,9 @@ def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--only",
-        choices=["listpage", "generation", "bulk", "iterator"],
-        help="run one benchmark (iterator: benchmarks/iterator.py with its defaults)",
+        choices=["listpage", "generation", "animated", "bulk", "iterator"],
+        help="run one benchmark (iterator: benchmarks/iterator.py with its defaults; "
+        "animated: the generation benchmark's animated cases)",
     )
     parser.add_argument("--libs", default=",".join(LIBRARIES), help="list-page libraries")
     parser.add_argument("--rows", default="100,1000", help="page sizes (at most 9999)")
@@ -51,7 +52,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--budget", type=float, default=2.0, help="seconds per warm page")
     parser.add_argument("--gen-runs", type=int, default=5, help="timed runs per generation")
     parser.add_argument("--cases", default=",".join(CASES), help="generation cases")
-    parser.add_argument("--gen-libs", default=",".join(GEN_LIBRARIES), help="generation libraries")
+    parser.add_argument(
+        "--gen-libs", default="", help="generation libraries (default: each case's own)"
+    )
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--quick", action="store_true", help="100 rows, 1 fresh run, few runs")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -131,13 +134,15 @@ def clean_up(env: Env) -> None:
                 conn.execute(f'DROP DATABASE IF EXISTS "{env.mark}_{name}" WITH (FORCE)')
 
 
-def make_sources(env: Env, do_listpage: bool, do_generation: bool) -> None:
+def make_sources(env: Env, do_listpage: bool, do_generation: bool, still: bool = True) -> None:
     start = time.perf_counter()
     if do_listpage:
         images.write_photos(env.media / "photos", env.rows)
         images.link_tree(env.media / "photos", env.media / "photos-m")
-    if do_generation:
+    if do_generation and still:
         images.write_generation_sources(Path(env.work) / "sources")
+    if do_generation:
+        images.write_animation_sources(Path(env.work) / "sources")
     print(f"Source images made in {time.perf_counter() - start:.1f}s")
 
 
@@ -199,8 +204,12 @@ def measure(
 
 def generation(env: Env, args: argparse.Namespace) -> list[dict[str, Any]]:
     results = []
-    for case in args.cases.split(","):
-        for lib in args.gen_libs.split(","):
+    cases = ANIMATED if args.only == "animated" else args.cases.split(",")
+    chosen = set(args.gen_libs.split(",")) if args.gen_libs else None
+    for case in cases:
+        for lib in gen_libraries(case):
+            if chosen is not None and lib not in chosen:
+                continue
             job = {"env": env.__dict__, "lib": lib, "case": case, "runs": args.gen_runs}
             result = worker("benchmarks.generation.worker", job, MALLOC)[0]
             results.append({"lib": lib, "case": case, **result})
@@ -238,8 +247,9 @@ def main() -> None:
         if args.only == "bulk":
             bulk_section()
             return
-        make_sources(env, args.only != "generation", args.only != "listpage")
-        pages = listpage(env, args) if args.only != "generation" else []
+        pages_too = args.only not in ("generation", "animated")
+        make_sources(env, pages_too, args.only != "listpage", args.only != "animated")
+        pages = listpage(env, args) if pages_too else []
         gens = generation(env, args) if args.only != "listpage" else []
         bulk_text = bulk_section(write=False) if args.only is None else ""
     finally:

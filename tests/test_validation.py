@@ -520,3 +520,17 @@ def test_image_field_save_with_an_unnamed_content_file(
     assert decoded(media, stored.image.name) == ((400, 300), "PNG")
     made = sorted(decoded(media, name)[0] for name in thumb_files(media))
     assert made == [(100, 100), (200, 150)]  # the declared thumbnails, made on save
+
+
+def test_an_animation_over_the_frames_times_pixels_budget() -> None:
+    from tests.test_animation import gif as hand_made_gif
+
+    bomb = hand_made_gif((3000, 3000), 40)  # 40 frames composited on 9 MP: 360 MP
+    error = refusal(ImageLimitsValidator(), SimpleUploadedFile("a.gif", bomb))
+    assert error.code == "image_too_many_animation_pixels"
+    assert error.messages == [
+        "The animation has 40 frames of 3000×3000 = 360,000,000 pixels; "  # noqa: RUF001
+        "the limit is 300,000,000 (20% over)."
+    ]
+    with thumbkit_settings(LIMITS={"MAX_ANIMATION_PIXELS": 360_000_000}):
+        ImageLimitsValidator()(SimpleUploadedFile("a.gif", bomb))

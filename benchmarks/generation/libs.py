@@ -3,6 +3,10 @@
 Cases: ``jpeg-crop`` (4000x3000 JPEG to a 300x300 centre crop, JPEG), ``jpeg-webp`` (the same
 JPEG to 1600 px wide, WebP), ``png-alpha`` (2000x1500 RGBA PNG fitted in 200x200, PNG) and
 ``jpeg-avif`` (the same JPEG to 800 px wide, AVIF, each library at its own AVIF speed).
+Animated cases: ``gif-anim`` (a 60-frame 480x360 GIF fitted in 200x200, GIF) and
+``webp-anim`` (the same frames as an animated WebP, fitted in 200x200, WebP). thumbkit, the
+floors and sorl-thumbnail's vips engine (GIF only) keep every frame; imagekit, easy-thumbnails
+and sorl-thumbnail's PIL engine write the first frame (``describe`` reports the frames made).
 Quality is 85 everywhere it applies. Libraries go through their public call with a
 FileSystemStorage and an in-memory SQLite database for their records (so the time includes
 reading the source from storage and writing the result); the two floors work on the file
@@ -38,15 +42,45 @@ class Runner:
 
         data = produced.read_bytes() if isinstance(produced, Path) else produced
         with Image.open(io.BytesIO(data)) as image:
-            return {"size": list(image.size), "format": image.format, "bytes": len(data)}
+            frames = getattr(image, "n_frames", 1)
+            described = {"size": list(image.size), "format": image.format, "bytes": len(data)}
+            return {**described, "frames": frames}
+
+
+ANIMATED_FORMATS = {"gif-anim": "GIF", "webp-anim": "WEBP"}
+
+
+def _fitted(size: tuple[int, int], box: int) -> tuple[int, int]:
+    scale = min(box / size[0], box / size[1])
+    return round(size[0] * scale), round(size[1] * scale)
 
 
 class PillowFloor(Runner):
     """``Image.open`` -> ``draft`` (JPEG) -> ``resize`` (LANCZOS, crop box) -> ``save``."""
 
     def run(self, name: str, case: str) -> bytes:
-        from PIL import Image
+        from PIL import Image, ImageSequence
 
+        if case in ANIMATED_FORMATS:  # every frame resized, durations and loop kept
+            with Image.open(self.media / name) as image:
+                size = _fitted(image.size, 200)
+                frames, durations = [], []
+                for frame in ImageSequence.Iterator(image):
+                    frame.load()
+                    durations.append(frame.info.get("duration", 40))
+                    frames.append(frame.convert("RGB").resize(size, Image.Resampling.LANCZOS))
+            fmt, buffer = ANIMATED_FORMATS[case], io.BytesIO()
+            quality = {"quality": QUALITY} if fmt == "WEBP" else {}
+            frames[0].save(
+                buffer,
+                fmt,
+                save_all=True,
+                append_images=frames[1:],
+                duration=durations,
+                loop=0,
+                **quality,
+            )
+            return buffer.getvalue()
         with Image.open(self.media / name) as image:
             if case == "jpeg-crop":
                 out, fmt = _pillow_crop(image, 300), "JPEG"
@@ -92,6 +126,11 @@ class VipsFloor(Runner):
         import pyvips
 
         data = (self.media / name).read_bytes()
+        if case in ANIMATED_FORMATS:
+            image = pyvips.Image.thumbnail_buffer(data, 200, height=200, option_string="n=-1")
+            suffix = ".gif" if case == "gif-anim" else ".webp"
+            options = {"Q": QUALITY} if suffix == ".webp" else {}
+            return bytes(image.write_to_buffer(suffix, **options))
         if case == "jpeg-crop":
             image = pyvips.Image.thumbnail_buffer(data, 300, height=300, crop="centre")
             out: bytes = image.write_to_buffer(".jpg", Q=QUALITY)
@@ -144,6 +183,8 @@ class Thumbkit(Runner):
             thumb = get_thumbnail(name, "1600", format="webp")
         elif case == "jpeg-avif":
             thumb = get_thumbnail(name, str(AVIF_WIDTH), format="avif")
+        elif case in ANIMATED_FORMATS:
+            thumb = get_thumbnail(name, "200x200", format=ANIMATED_FORMATS[case])
         else:
             thumb = get_thumbnail(name, "200x200")
         return self.media / str(thumb.name)
@@ -172,13 +213,16 @@ class Sorl(Runner):
             thumb = get_thumbnail(name, "1600", format="WEBP")
         elif case == "jpeg-avif":
             thumb = get_thumbnail(name, str(AVIF_WIDTH), format="AVIF")
+        elif case in ANIMATED_FORMATS:
+            thumb = get_thumbnail(name, "200x200", format=ANIMATED_FORMATS[case])
         else:
             thumb = get_thumbnail(name, "200x200", format="PNG")
         return self.media / str(thumb.name)
 
 
 class SorlVips(Sorl):
-    """sorl-thumbnail on its libvips engine (``sorl.thumbnail.engines.vips_engine``)."""
+    """sorl-thumbnail 13.4 on its libvips engine (``sorl.thumbnail.engines.vips_engine``): it
+    thumbnails a GIF frame by frame."""
 
     engine = "sorl.thumbnail.engines.vips_engine.Engine"
 
@@ -203,6 +247,9 @@ class Easy(Runner):
         elif case == "jpeg-avif":
             thumbnailer.thumbnail_extension = "avif"
             thumb = thumbnailer.get_thumbnail({"size": (AVIF_WIDTH, 0)})
+        elif case in ANIMATED_FORMATS:
+            thumbnailer.thumbnail_extension = ANIMATED_FORMATS[case].lower()
+            thumb = thumbnailer.get_thumbnail({"size": (200, 200)})
         else:  # transparent: saved as PNG (THUMBNAIL_TRANSPARENCY_EXTENSION)
             thumb = thumbnailer.get_thumbnail({"size": (200, 200)})
         return self.media / str(thumb.name)
@@ -225,6 +272,8 @@ class Imagekit(Runner):
             "jpeg-webp": spec(ResizeToFit(width=1600, upscale=False), "WEBP"),
             "png-alpha": spec(ResizeToFit(200, 200, upscale=False), "PNG"),
             "jpeg-avif": spec(ResizeToFit(width=AVIF_WIDTH, upscale=False), "AVIF"),
+            "gif-anim": spec(ResizeToFit(200, 200, upscale=False), "GIF"),
+            "webp-anim": spec(ResizeToFit(200, 200, upscale=False), "WEBP"),
         }
 
     def run(self, name: str, case: str) -> Path:

@@ -21,13 +21,32 @@ from typing import Any
 from ..common import Env, emit, median, peak_rss, reset_peak
 from . import libs
 
-CASES = ("jpeg-crop", "jpeg-webp", "png-alpha", "jpeg-avif")
-LIBRARIES = tuple(libs.RUNNERS)
-SOURCES = {"jpeg-crop": "jpeg", "jpeg-webp": "jpeg", "png-alpha": "png", "jpeg-avif": "jpeg"}
+STILL = ("jpeg-crop", "jpeg-webp", "png-alpha", "jpeg-avif")
+ANIMATED = ("gif-anim", "webp-anim")
+CASES = STILL + ANIMATED
+# sorl-thumbnail's vips engine runs in the cases where its engine matters: AVIF (it uses
+# libvips' default effort, about 28 s a thumbnail here) and the animations (GIF only).
+VIPS_CASES = frozenset({"jpeg-avif", *ANIMATED})
+LIBRARIES = tuple(lib for lib in libs.RUNNERS if lib != "sorl-vips")
+ANIMATED_LIBRARIES = tuple(libs.RUNNERS)
+SOURCES = {
+    "jpeg-crop": "jpeg",
+    "jpeg-webp": "jpeg",
+    "png-alpha": "png",
+    "jpeg-avif": "jpeg",
+    "gif-anim": "gif",
+    "webp-anim": "webp",
+}
 FILES = {
     "jpeg": ("photo-4000x3000.jpg", "warmup.jpg"),
     "png": ("graphic-2000x1500.png", "warmup.png"),
+    "gif": ("anim-480x360.gif", "warmup.gif"),
+    "webp": ("anim-480x360.webp", "warmup.webp"),
 }
+
+
+def libraries(case: str) -> tuple[str, ...]:
+    return ANIMATED_LIBRARIES if case in VIPS_CASES else LIBRARIES
 
 
 def names(folder: Path, source: Path, count: int) -> list[str]:

@@ -24,6 +24,11 @@ DEFAULT_LIMITS: dict[str, Any] = {
     # Frames of an animated source (GIF, WebP, APNG) or pages of a TIFF; counting stops
     # at this cap + 1.
     "MAX_FRAMES": 300,
+    # Pixels an animated source (GIF, WebP, APNG) decodes to across all its frames (frames x
+    # canvas width x height, the decoders composite each frame on the whole canvas), and the
+    # same sum over the frames of each animated output; checked from the header, before the
+    # first frame is decoded. A spec with animated=False decodes one frame and skips it.
+    "MAX_ANIMATION_PIXELS": 300_000_000,
     # Bytes of the source file; None for no cap.
     "MAX_SOURCE_BYTES": 100 * 1024 * 1024,
     # Output width or height, and output pixels.
@@ -99,6 +104,7 @@ class Limits:
     max_output_side: int | None
     max_output_pixels: int | None
     formats: tuple[str, ...]
+    max_animation_pixels: int | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +157,7 @@ def _limits(raw: Mapping[str, Any]) -> Limits:
         max_output_side=merged["MAX_OUTPUT_SIDE"],
         max_output_pixels=merged["MAX_OUTPUT_PIXELS"],
         formats=tuple(str(f).upper() for f in merged["FORMATS"]),
+        max_animation_pixels=merged["MAX_ANIMATION_PIXELS"],
     )
 
 

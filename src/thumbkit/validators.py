@@ -28,6 +28,7 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
 from .conf import Limits, get_settings
+from .core.engines.animation import is_animation
 from .core.probe import SourceInfo, probe
 from .exceptions import SourceTooLarge, SourceUnreadable
 
@@ -51,6 +52,10 @@ MESSAGES = {
     "image_too_many_frames": _(
         "The image has %(frames)s frames; the limit is %(limit)s (%(over)s%% over)."
     ),
+    "image_too_many_animation_pixels": _(
+        "The animation has %(frames)s frames of %(width)s×%(height)s = %(pixels)s pixels; "  # noqa: RUF001
+        "the limit is %(limit)s (%(over)s%% over)."
+    ),
     "image_format_not_allowed": _(
         "The image is in %(format)s format, which is not accepted; accepted formats: %(allowed)s."
     ),
@@ -67,7 +72,8 @@ READ_CHUNK = 8 * 1024 * 1024  # a file of unknown size is read in steps of this,
 
 @deconstructible(path="thumbkit.validators.ImageLimitsValidator")
 class ImageLimitsValidator:
-    """Refuse an image file above LIMITS: bytes, format, pixels, frames.
+    """Refuse an image file above LIMITS: bytes, format, pixels, frames, and an animation's
+    frames x pixels (``MAX_ANIMATION_PIXELS``, its canvas part).
 
     Each cap defaults to ``THUMBKIT["LIMITS"]`` as it is when the validator runs (so
     ``override_settings`` applies); pass ``max_pixels``, ``max_frames``, ``max_bytes`` or
@@ -170,7 +176,8 @@ def check_upload(file: File, limits: Limits) -> None:  # type: ignore[type-arg]
 
 
 def _key(limits: Limits) -> tuple[Any, ...]:
-    return (limits.max_source_pixels, limits.max_frames, limits.max_source_bytes, limits.formats)
+    caps = (limits.max_source_pixels, limits.max_frames, limits.max_source_bytes)
+    return (*caps, limits.formats, limits.max_animation_pixels)
 
 
 def _size(file: File) -> int | None:  # type: ignore[type-arg]
@@ -266,6 +273,26 @@ def _compare(info: SourceInfo, limits: Limits) -> None:
             show_value=info.frames,
             limit_value=limits.max_frames,
         )
+    _compare_animation(info, limits)
+
+
+def _compare_animation(info: SourceInfo, limits: Limits) -> None:
+    # The engines' budget for an animation kept animated: every frame decoded on the canvas.
+    cap = limits.max_animation_pixels
+    total = info.frames * info.width * info.height
+    if cap is None or not is_animation(info) or total <= cap:
+        return
+    raise _error(
+        "image_too_many_animation_pixels",
+        frames=_number(info.frames),
+        width=info.width,
+        height=info.height,
+        pixels=_number(total),
+        limit=_number(cap),
+        over=_over(total, cap),
+        show_value=total,
+        limit_value=cap,
+    )
 
 
 def _too_large_file(size: int, cap: int) -> ValidationError:

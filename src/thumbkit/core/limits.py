@@ -6,6 +6,7 @@ They read ``THUMBKIT["LIMITS"]`` and never touch Pillow's process-wide ``MAX_IMA
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from ..conf import Limits
 from ..exceptions import OutputTooLarge, SourceTooLarge
@@ -39,6 +40,28 @@ def check_frames(frames: int, limits: Limits) -> None:
         raise SourceTooLarge(
             f"The source has {frames} frames or more; LIMITS['MAX_FRAMES'] is {cap}."
         )
+
+
+def check_animation(
+    canvas: tuple[int, int],
+    frames: int,
+    outputs: Sequence[tuple[int, int]],
+    limits: Limits,
+) -> None:
+    """The budget of an animation kept animated: every frame is decoded onto the whole canvas,
+    and every output holds one resized frame per source frame. ``frames`` is the header's
+    count, so this runs before the first frame is decoded."""
+    cap = limits.max_animation_pixels
+    if cap is None:
+        return
+    sizes = [("decodes to", canvas)] + [("would make", size) for size in outputs]
+    for what, (width, height) in sizes:
+        total = frames * width * height
+        if total > cap:
+            raise SourceTooLarge(
+                f"The animation {what} {frames} frames of {width}x{height} = {total} pixels; "
+                f"LIMITS['MAX_ANIMATION_PIXELS'] is {cap} ({total / cap:.2f} times the cap)."
+            )
 
 
 def check_request(spec: Spec, limits: Limits) -> None:

@@ -12,10 +12,11 @@ in %, px or keywords, focal, smart, noop), focal (a focal point "x,y" or
 "x,y,left,top,right,bottom", fractions of the source; see ``thumbkit.core.focal``), upscale,
 quality (1-100), format (JPEG, PNG, WEBP, AVIF, GIF, or AUTO: see below), progressive,
 padding, padding_color (#rgb/#rrggbb), background (#rgb/#rrggbb, for flattening
-transparency), colorspace (RGB, GRAY), storage (a STORAGES alias), strategy and namer.
-Keyword options given to ``get_thumbnail`` use the same names, plus ``processors`` and
-``post_processors`` (lists; see ``thumbkit.core.pipeline``), which are also accepted in named
-specs.
+transparency), colorspace (RGB, GRAY), animated (true, the default: an animated source gives
+an animated GIF, WebP or PNG; false: its first frame), storage (a STORAGES alias), strategy
+and namer. Keyword options given to ``get_thumbnail`` use the same names, plus
+``processors`` and ``post_processors`` (lists; see ``thumbkit.core.pipeline``), which are
+also accepted in named specs.
 
 ``format=auto`` asks for the best format the browser takes. The on-demand endpoint
 negotiates it from the request's ``Accept`` header (AVIF, then WebP, then AUTO itself), and
@@ -39,7 +40,7 @@ from .pipeline import load_steps, steps_text
 GRAMMAR = (
     'a named spec from THUMBKIT["SPECS"] or a geometry "WxH", "W" or "xH" followed by '
     "options key=value (crop, focal, upscale, quality, format, progressive, padding, "
-    "padding_color, background, colorspace)"
+    "padding_color, background, colorspace, animated)"
 )
 
 FORMATS = ("JPEG", "PNG", "WEBP", "AVIF", "GIF")
@@ -95,6 +96,10 @@ class Spec:
     padding_color: str = DEFAULT_PADDING_COLOR
     background: str | None = None
     colorspace: str | None = None
+    # An animated source (GIF, WebP, APNG) makes an animated output when the output format
+    # can hold one (GIF, WebP, PNG); False takes the first frame. Only False is canonical,
+    # so the keys of specs written before the option existed are unchanged.
+    animated: bool = True
     # Pillow-image processors run after the geometry; post-processors on the encoded bytes.
     processors: tuple[Any, ...] = field(default=(), repr=False)
     post_processors: tuple[Any, ...] = field(default=(), repr=False)
@@ -159,6 +164,8 @@ class Spec:
             out["background"] = self.background
         if self.colorspace is not None:
             out["colorspace"] = self.colorspace.lower()
+        if not self.animated:
+            out["animated"] = "false"
         if self.processors:
             out["processors"] = steps_text(self.processors)
         if self.post_processors:
@@ -446,6 +453,7 @@ _CLEANERS: dict[str, Any] = {
     "padding_color": clean_color,
     "background": _clean_optional_color,
     "colorspace": _clean_colorspace,
+    "animated": _clean_bool,
     "processors": lambda value: load_steps(value, "processor"),
     "post_processors": lambda value: load_steps(value, "post-processor"),
     "storage": lambda value: _clean_name(value, "a STORAGES alias"),

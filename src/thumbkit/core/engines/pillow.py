@@ -25,7 +25,7 @@ from ...exceptions import GenerationError, SourceTooLarge, SourceUnreadable, Thu
 from .. import limits, lqip, pipeline, probe
 from ..geometry import Plan
 from ..spec import AUTO, UNIVERSAL_FORMATS, Spec
-from . import Rendered
+from . import Rendered, animation
 from .shrink import Decoded, decode, normalise
 from .smartcrop import entropy_box
 
@@ -88,6 +88,9 @@ class PillowEngine:
                 # draft() must come before anything that loads pixels (EXIF transposing).
                 image.draft(None, target)
                 limits.check_source(image.size, 1, lim)
+            flags = animation.moving(info, specs, plans, lim)
+            if any(flags):
+                return _render_animated(image, info, specs, plans, flags, settings)
             _load(image)
             late = probe.orientation(image)
             if late != info.orientation:
@@ -103,6 +106,79 @@ class PillowEngine:
                 replace(_render_one(decoded, spec, p, info.format, settings), lqip=placeholder)
                 for spec, p in pairs
             ]
+
+
+def _render_animated(
+    image: Image.Image,
+    info: probe.SourceInfo,
+    specs: Sequence[Spec],
+    plans: Sequence[Plan],
+    flags: Sequence[bool],
+    settings: Settings,
+) -> list[Rendered]:
+    """Decode every frame once, in order, and shape it for every animated spec at once, so
+    only one source canvas is held at a time; the other specs take the first frame."""
+    shaped: list[list[Image.Image]] = [[] for _ in specs]
+    iccs: list[bytes | None] = [None] * len(specs)
+    boxes: list[Box | None] = [None] * len(specs)
+    durations: list[int] = []
+    disposal: list[str] = []
+    placeholder = lqip.EMPTY
+    plays = animation.plays(info.format, image.info)
+    for index in range(info.frames):
+        with _mapped_errors():
+            frame = animation.frame(image, index, info.orientation)
+        if frame is None:
+            break  # fewer frames than the header counted (a truncated file): keep those
+        durations.append(round(float(image.info.get("duration") or 0)))
+        disposal.append(animation.disposal(image, info.format))
+        decoded = Decoded(frame, (float(frame.width), float(frame.height)))
+        if index == 0:  # the placeholder shows the first frame, as a paused animation does
+            placeholder = lqip.compute(decoded.pixels, decoded.extent)
+        for i, (spec, p) in enumerate(zip(specs, plans, strict=True)):
+            if index == 0 or flags[i]:
+                pixels, icc, boxes[i] = _shaped(decoded, spec, p, settings, boxes[i])
+                shaped[i].append(pixels)
+                iccs[i] = icc if index == 0 else iccs[i]
+    webp = info.format == "WEBP"  # no disposal in WebP: its encoder picks its own
+    timing = animation.Timing(tuple(durations), plays, None if webp else tuple(disposal))
+    out = []
+    for i, spec in enumerate(specs):
+        fmt = _output_format(spec.format, info.format, shaped[i][0].mode)
+        frames, kept = animation.merged(shaped[i], timing) if flags[i] else (shaped[i], timing)
+        if len(frames) > 1:
+            made = _encode_animation(frames, spec, fmt, iccs[i], settings, kept)
+        else:
+            made = _encode(frames[0], spec, fmt, iccs[i], settings)
+        out.append(replace(made, lqip=placeholder))
+    return out
+
+
+def _encode_animation(
+    frames: Sequence[Image.Image],
+    spec: Spec,
+    fmt: str,
+    icc: bytes | None,
+    settings: Settings,
+    timing: animation.Timing,
+) -> Rendered:
+    modes, options = FORMATS[fmt]
+    before = frames[0].mode
+    fitted = [_fit_mode(frame, modes, spec) for frame in animation.unified(frames)]
+    if fmt == "GIF":
+        fitted = [animation.binary_alpha(frame) for frame in fitted]
+    if _color_model(fitted[0].mode) != _color_model(before):
+        icc = None
+    first = fitted[0]
+    alpha = first.mode in ("RGBA", "LA")
+    moving = animation.pillow_options(fmt, timing, alpha)
+    saved = {**options(first, spec, settings, icc), **moving}
+    buffer = io.BytesIO()
+    try:
+        first.save(buffer, fmt, save_all=True, append_images=fitted[1:], **saved)
+    except (OSError, ValueError) as exc:
+        raise GenerationError(f"Encoding an animated {fmt} failed: {exc}") from exc
+    return Rendered(buffer.getvalue(), first.width, first.height, fmt)
 
 
 def _plans(specs: Sequence[Spec], size: tuple[int, int], lim: Limits) -> list[Plan]:
@@ -145,6 +221,19 @@ def _mapped_errors() -> Iterator[None]:
 def _render_one(
     decoded: Decoded, spec: Spec, p: Plan, source_format: str, settings: Settings
 ) -> Rendered:
+    image, icc, _box = _shaped(decoded, spec, p, settings)
+    fmt = _output_format(spec.format, source_format, image.mode)
+    return _encode(image, spec, fmt, icc, settings)
+
+
+Box = tuple[int, int, int, int]
+
+
+def _shaped(
+    decoded: Decoded, spec: Spec, p: Plan, settings: Settings, box: Box | None = None
+) -> tuple[Image.Image, bytes | None, Box | None]:
+    """The output pixels of one spec (and the smart crop's box, which ``box`` can impose:
+    every frame of an animation is cropped where its first frame was)."""
     image = decoded.pixels
     icc = image.info.get("icc_profile")
     if spec.colorspace == "GRAY" and image.mode not in ("L", "LA"):
@@ -156,7 +245,8 @@ def _render_one(
     if spec.has_geometry:
         image = _resize(image, p, decoded.extent)
     if p.smart:
-        image = image.crop(entropy_box(image, p.cropped))
+        box = box or entropy_box(image, p.cropped)
+        image = image.crop(box)
     if p.canvas is not None:
         image = _pad(image, p.canvas, spec.padding_color)
     if spec.processors:
@@ -164,8 +254,7 @@ def _render_one(
         image = _processed(image, spec, settings.limits)
         if _color_model(image.mode) != model:
             icc = None  # e.g. Convert("L"): an RGB profile must not describe grey pixels
-    fmt = _output_format(spec.format, source_format, image.mode)
-    return _encode(image, spec, fmt, icc, settings)
+    return image, icc, box
 
 
 def _processed(image: Image.Image, spec: Spec, lim: Limits) -> Image.Image:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from PIL import Image as PILImage
+from PIL import Image
 
 from ...conf import Settings
 from ...exceptions import ConfigurationError, GenerationError, SourceUnreadable
@@ -26,7 +26,8 @@ from .. import limits, lqip, probe
 from ..geometry import Plan
 from ..lqip import Lqip
 from ..spec import AUTO, UNIVERSAL_FORMATS, Spec
-from . import Rendered
+from . import Rendered, animation
+from .smartcrop import entropy_box
 
 logger = logging.getLogger("thumbkit")
 
@@ -41,6 +42,7 @@ LOADERS = {
     "TIFF": "tiffload_buffer",
 }
 WEB_FORMATS = {"JPEG", "PNG", "GIF", "WEBP", "AVIF"}
+ANIMATED = frozenset({"GIF", "WEBP"})  # the animations libvips reads and writes
 SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
 # Loader options: fail on truncated data instead of decoding grey garbage.
 LOAD_OPTIONS = "fail_on=truncated"
@@ -101,6 +103,11 @@ class VipsEngine:
             from .pillow import PillowEngine
 
             return PillowEngine().render(data, specs, settings)
+        if animation.is_animation(info):
+            # The frames x pixels budget, from the probed header: before libvips reads a byte.
+            animation.moving(
+                info, specs, [limits.planned(s, info.oriented_size, lim) for s in specs], lim
+            )
         header = self._header(data, info.format)
         orientation = _get(header, "orientation", 1)  # what thumbnail_buffer rotates by
         size = (header.width, header.height)
@@ -111,10 +118,15 @@ class VipsEngine:
         if orientation in SWAPPING_ORIENTATIONS:
             need = (need[1], need[0])
         probe.check_pixels(info, lim, need)  # a baseline JPEG, as it will be shrunk on load
+        flags = animation.moving(info, specs, plans, lim)
+        if any(flags) and info.format not in ANIMATED:
+            from .pillow import PillowEngine  # libvips reads no APNG: Pillow animates it
+
+            return PillowEngine().render(data, specs, settings)
         source = _placeholder_source(specs, plans)
         rendered = [
-            self._one(data, spec, p, info.format, settings, placeholder=i == source)
-            for i, (spec, p) in enumerate(zip(specs, plans, strict=True))
+            self._one(data, spec, p, info.format, settings, info.frames if flag else 1, i == source)
+            for i, (spec, p, flag) in enumerate(zip(specs, plans, flags, strict=True))
         ]
         found = next((r.lqip for r in rendered if r.lqip is not None), None)
         return [replace(r, lqip=found) for r in rendered]
@@ -147,15 +159,20 @@ class VipsEngine:
         p: Plan,
         source_format: str,
         settings: Settings,
+        frames: int = 1,
         placeholder: bool = False,
     ) -> Rendered:
-        if spec.processors:
-            # Processors work on Pillow images: such specs are made by the Pillow engine.
+        if spec.processors or (frames > 1 and (spec.format or source_format) not in ANIMATED):
+            # Processors work on Pillow images, and libvips writes no APNG: such specs are
+            # made by the Pillow engine.
             from .pillow import PillowEngine
 
             return PillowEngine().render(data, [spec], settings)[0]
         try:
-            image, found = self._pixels(data, spec, p, placeholder)
+            if frames == 1:
+                image, found = self._pixels(data, spec, p, placeholder)
+            else:
+                image, found = self._frames(data, spec, p), None
         except self.vips.Error as exc:
             # libvips decodes lazily, so a corrupt or truncated source fails here.
             raise SourceUnreadable(f"The source cannot be decoded: {_text(exc)}") from exc
@@ -167,7 +184,45 @@ class VipsEngine:
             out = image.write_to_buffer(suffix, keep="icc", **options(spec, settings))
         except self.vips.Error as exc:
             raise GenerationError(f"libvips failed to encode {fmt}: {_text(exc)}") from exc
-        return Rendered(bytes(out), image.width, image.height, fmt, lqip=found)
+        height = int(_get(image, "page-height", image.height)) if frames > 1 else image.height
+        if frames > 1 and placeholder:  # from the first frame, as a paused animation shows
+            found = self._lqip(image.crop(0, 0, image.width, height))
+        return Rendered(bytes(out), image.width, height, fmt, lqip=found)
+
+    def _frames(self, data: bytes, spec: Spec, p: Plan) -> Any:
+        """Every frame shrunk on load to the planned size, then cropped and padded one by one
+        (a smart crop where the first frame's is), as one tall image of stacked pages: what
+        libvips' GIF and WebP savers write as an animation, with its delays and loop."""
+        options = f"n=-1,{LOAD_OPTIONS}"
+        image = self.vips.Image.thumbnail_buffer(
+            data, p.scaled[0], height=p.scaled[1], size="force", option_string=options
+        )
+        image = self._colour(_eight_bit(image), spec)
+        box = p.crop
+        if box is None and not p.smart and p.canvas is None:
+            return image.copy_memory()  # the pages are the planned size already
+        height = int(_get(image, "page-height", image.height))
+        pages = [image.crop(0, top, image.width, height) for top in range(0, image.height, height)]
+        if box is None and p.smart:
+            box = entropy_box(_pillow(pages[0].copy_memory()), p.cropped)
+        if box is not None:
+            left, top, right, bottom = box
+            pages = [page.crop(left, top, right - left, bottom - top) for page in pages]
+        if p.canvas is not None:
+            pages = [_pad(page, p.canvas, spec.padding_color) for page in pages]
+        stacked = self.vips.Image.arrayjoin(pages, across=1).copy_memory()
+        stacked.set_type(self.vips.GValue.gint_type, "page-height", pages[0].height)
+        for name in ("delay", "loop"):
+            if image.get_typeof(name):
+                stacked.set_type(image.get_typeof(name), name, image.get(name))
+        return stacked
+
+    def _colour(self, image: Any, spec: Spec) -> Any:
+        if spec.colorspace == "GRAY":
+            return image.colourspace("b-w")
+        if spec.colorspace == "RGB" and image.bands in (1, 2):
+            return image.colourspace("srgb")
+        return image
 
     def _pixels(
         self, data: bytes, spec: Spec, p: Plan, placeholder: bool
@@ -184,10 +239,7 @@ class VipsEngine:
             # Held in memory, so the placeholder and the thumbnail share one decode.
             image = image.copy_memory()
             found = self._lqip(image)
-        if spec.colorspace == "GRAY":
-            image = image.colourspace("b-w")
-        elif spec.colorspace == "RGB" and image.bands in (1, 2):
-            image = image.colourspace("srgb")
+        image = self._colour(image, spec)
         if p.crop is not None:
             left, top, right, bottom = p.crop
             image = image.crop(left, top, right - left, bottom - top)
@@ -211,7 +263,7 @@ class VipsEngine:
         except self.vips.Error:
             logger.warning("No placeholder for this source", exc_info=True)
             return lqip.EMPTY
-        return lqip.compute(PILImage.frombytes(mode, (small.width, small.height), pixels))
+        return lqip.compute(Image.frombytes(mode, (small.width, small.height), pixels))
 
 
 def _placeholder_source(specs: Sequence[Spec], plans: Sequence[Plan]) -> int | None:
@@ -240,6 +292,12 @@ def _output_format(fmt: str | None, source_format: str, alpha: bool) -> str:
     else:
         kept = source_format if source_format in WEB_FORMATS else None
     return kept or ("PNG" if alpha else "JPEG")
+
+
+def _pillow(page: Any) -> Image.Image:
+    """A small in-memory libvips page as a Pillow image (for the shared smart crop)."""
+    modes = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+    return Image.frombytes(modes[page.bands], (page.width, page.height), page.write_to_memory())
 
 
 def _get(image: Any, name: str, default: Any) -> Any:
