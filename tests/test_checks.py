@@ -69,6 +69,7 @@ def test_every_key_set_validly_gives_no_errors() -> None:
         "CACHE_BUSTER": "auto",
         "URL_DOMAIN": "https://cdn.example.com",
         "SIZES_ALLOWED": [320, "640", "800x600", "x200"],
+        "METRICS": ["counters", "prometheus", "otel"],
     }
     with override_settings(THUMBKIT=full):
         assert checks.check_settings() == []

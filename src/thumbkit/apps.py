@@ -27,6 +27,7 @@ class ThumbkitConfig(AppConfig):
         autodiscover()  # each installed app's ``imagegenerators`` module
         _answer_the_lookup_layer()
         _batch_every_file_field()
+        _listen_for_metrics()
 
 
 def _answer_the_lookup_layer() -> None:
@@ -64,6 +65,15 @@ def _prepared(sender: type[Any], **kwargs: Any) -> None:
     from .adapters.peers import follow_model
 
     follow_model(sender)
+
+
+def _listen_for_metrics() -> None:
+    """Connect what ``THUMBKIT["METRICS"]`` asks for (nothing by default: no cost), and
+    register its system check."""
+    from .adapters import stats  # noqa: F401  (registers the metrics check)
+    from .lookup import metrics
+
+    metrics.start()
 
 
 def _thumbnail_enqueuer() -> Callable[..., Any]:

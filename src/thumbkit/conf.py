@@ -93,6 +93,10 @@ DEFAULTS: dict[str, Any] = {
     # The sizes the on-demand endpoint makes: None (any within LIMITS) or a list of widths
     # (320) and geometries ("320", "320x240", "x240"); see thumbkit.core.sizes.
     "SIZES_ALLOWED": None,
+    # What listens to thumbkit's signals (docs/metrics.md): None (nothing: no cost), or one
+    # or a list of "counters" (in-process totals), "prometheus", "otel". Any value keeps
+    # the in-process counters that thumbkit_stats prints.
+    "METRICS": None,
 }
 
 
@@ -136,6 +140,7 @@ class Settings:
     failure_ttl: float = 3600.0
     qualities: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_QUALITY))
     sizes_allowed: tuple[Any, ...] | None = None
+    metrics: tuple[str, ...] = ()
     unknown_keys: tuple[str, ...] = field(default=())
 
     def quality_for(self, fmt: str) -> int:
@@ -193,6 +198,7 @@ def get_settings() -> Settings:
         failure_ttl=float(merged["FAILURE_TTL"] or 0),
         qualities=_qualities(merged["QUALITY"]),
         sizes_allowed=_sizes(merged["SIZES_ALLOWED"]),
+        metrics=metric_names(merged["METRICS"]),
         unknown_keys=tuple(sorted(set(raw) - set(DEFAULTS))),
     )
 
@@ -222,6 +228,16 @@ def _cache_buster(value: Any) -> str | None:
     if value is True:
         return "auto"
     return (str(value).strip() or None) if value else None
+
+
+def metric_names(value: Any) -> tuple[str, ...]:
+    """``THUMBKIT["METRICS"]`` as a tuple of sink names."""
+    # None, "" and [] are off; a name is a list of one. Another type is off too: the
+    # system check reports it (E009), and a metrics setting never stops a site.
+    if not value or not isinstance(value, str | list | tuple):
+        return ()
+    names = [value] if isinstance(value, str) else list(value)
+    return tuple(dict.fromkeys(str(name).strip().lower() for name in names))
 
 
 _resetters: list[Any] = [get_settings]

@@ -21,6 +21,7 @@ thumbkit.E014  a THUMBKIT["STORE_OPTIONS"] key is not a parameter of the store (
 thumbkit.E015  the db store's STORE_OPTIONS["using"] is not an alias in DATABASES
 thumbkit.E016  a thumbkit model field is used, but "thumbkit" is not in INSTALLED_APPS
                (reported by the field: without the app these checks are not registered)
+thumbkit.E017  THUMBKIT["METRICS"] names an unknown sink (``thumbkit.adapters.stats``)
 =============  ==========================================================
 
 The checks import nothing they name: a module's presence is asked of ``find_spec``, so a
@@ -79,6 +80,7 @@ TYPES: dict[str, Kind] = {
     "URL_DOMAIN": (str, type(None)),
     "FAILURE_TTL": (int, float, type(None)),
     "SIZES_ALLOWED": (list, tuple, type(None)),
+    "METRICS": (str, list, tuple, type(None)),
 }
 
 UPLOAD_MODES = ("sync", "task", "off")

@@ -21,7 +21,7 @@ from django.db.models import Model
 
 from ..core.spec import AUTO, Spec
 from ..exceptions import SourceMissing, StoreUnavailable
-from ..signals import thumbnails_deleted
+from ..signals import thumbnail_hit, thumbnail_miss, thumbnails_deleted
 from . import batch, failures, files, resolver
 from .keys import key_for, source_key, thumbnail_key
 from .memo import ATTRIBUTE as MEMO_ATTRIBUTE
@@ -54,9 +54,14 @@ def get_thumbnail(source: Any, geometry_or_name: str | Spec, **options: Any) -> 
         # is made and no batch machinery runs (``batch.memo_hit`` says the same, slower).
         hit = memo.records.get(key_for(memo.identity, spec))
         if hit is not None:
+            if thumbnail_hit.receivers:  # one attribute read when nothing listens
+                thumbnail_hit.send(sender=Thumbnail, thumbnails=[hit])
             return hit
     src = coerce(source)
-    return batch.memo_hit(src, spec) or resolve([(src, spec)])[0]
+    known = batch.memo_hit(src, spec)
+    if known is not None and thumbnail_hit.receivers:
+        thumbnail_hit.send(sender=Thumbnail, thumbnails=[known])
+    return known or resolve([(src, spec)])[0]
 
 
 def _holds(memo: Memo, file: Any) -> bool:
@@ -95,12 +100,17 @@ def _resolve(requests: Sequence[Request]) -> list[Result]:
     the source once for all its specs).
     """
     hits, missing, keys = _lookup(requests)
+    if hits and thumbnail_hit.receivers:
+        thumbnail_hit.send(sender=Thumbnail, thumbnails=list(hits.values()))
     found: dict[str, Result] = dict(hits)
     for src, items in missing.values():
         by_strategy: dict[str, list[tuple[Spec, str]]] = {}
         for spec, key in items:
             by_strategy.setdefault(strategy_name(spec), []).append((spec, key))
         for name, group in by_strategy.items():
+            if thumbnail_miss.receivers:
+                keys_missed = [key for _, key in group]
+                thumbnail_miss.send(sender=Thumbnail, source=src, keys=keys_missed, strategy=name)
             served = get_strategy(name).on_missing(src, group)
             found.update(served)
             _remember(src, {k: v for k, v in served.items() if is_stored(v)})

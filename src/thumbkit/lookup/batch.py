@@ -16,12 +16,14 @@ outage is logged once, and for ``STORE_RETRY_AFTER`` seconds later reads fail at
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from time import perf_counter
 from typing import Any
 
 from ..conf import get_settings
 from ..core.spec import Spec
 from ..exceptions import StoreUnavailable
-from . import hooks
+from ..signals import store_read
+from . import hooks, metrics
 from .fallback import fallback
 from .keys import key_for, source_key, thumbnail_key
 from .manifest import MANIFEST_VERSION as MANIFEST_VERSION  # these four stay importable here
@@ -107,12 +109,17 @@ def read_sources(keys: list[str]) -> dict[str, dict[str, Thumbnail]]:
     """``store.get_sources``, unless a recent failure says the store is down (then at once
     StoreUnavailable, without waiting for the store's timeout again)."""
     OUTAGE.check()
+    started = perf_counter() if store_read.receivers else None  # no clock unless listened to
     try:
         found: dict[str, dict[str, Thumbnail]] = get_store().get_sources(keys)
     except StoreUnavailable as exc:
         OUTAGE.failed(exc, get_settings().store_retry_after)
+        if started is not None:
+            metrics.send_read(keys, {}, started, exc)
         raise
     OUTAGE.succeeded()
+    if started is not None:
+        metrics.send_read(keys, found, started, None)
     return found
 
 

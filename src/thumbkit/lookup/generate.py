@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import time
 from collections.abc import Sequence
 
 from django.core.files.storage import Storage, storages
@@ -14,7 +15,7 @@ from ..core import lqip, pipeline
 from ..core.engines import get_engine
 from ..core.spec import Spec
 from ..exceptions import GenerationError, ThumbkitError
-from ..signals import thumbnails_generated
+from ..signals import thumbnail_error, thumbnails_generated
 from . import files
 from .keys import get_namer, source_key
 from .source import Source
@@ -30,7 +31,26 @@ def generate(source: Source, items: Sequence[tuple[Spec, str]]) -> dict[str, Thu
     Files are written before records, and removed again if anything after them fails, so a
     record never points to a missing file and a failure leaves nothing behind. Records the db
     store writes inside an atomic block that is later rolled back take their files with them.
+    Sends ``thumbnails_generated`` (with the time taken and the bytes written), or
+    ``thumbnail_error`` when it fails.
     """
+    started = time.perf_counter()  # generation takes milliseconds: the clock is free here
+    try:
+        thumbs, size = _make(source, items)
+    except Exception as exc:
+        if thumbnail_error.receivers:
+            specs = [spec.canonical for spec, _ in items]
+            thumbnail_error.send(sender=Thumbnail, source=source, specs=specs, error=exc)
+        raise
+    seconds = time.perf_counter() - started
+    thumbnails_generated.send(
+        sender=Thumbnail, source=source, thumbnails=thumbs, seconds=seconds, bytes=size
+    )
+    return {t.key: t for t in thumbs}
+
+
+def _make(source: Source, items: Sequence[tuple[Spec, str]]) -> tuple[list[Thumbnail], int]:
+    """Render, write and record; the records and the bytes written."""
     settings = get_settings()
     data = source.read()
     rendered = get_engine().render(data, [spec for spec, _ in items], settings)
@@ -73,8 +93,7 @@ def generate(source: Source, items: Sequence[tuple[Spec, str]]) -> dict[str, Thu
         _remove(written)
         raise
     _undo_on_rollback(store, written)
-    thumbnails_generated.send(sender=Thumbnail, source=source, thumbnails=thumbs)
-    return {t.key: t for t in thumbs}
+    return thumbs, sum(len(upload.data) for upload in uploads)
 
 
 def post_processed(data: bytes, fmt: str, spec: Spec) -> bytes:
