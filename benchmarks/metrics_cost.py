@@ -1,0 +1,160 @@
+"""What metrics cost a warm list page: nothing listening, the counters, Prometheus, OTel.
+
+    python benchmarks/metrics_cost.py                      # this checkout
+    python benchmarks/metrics_cost.py --src /other/src     # another checkout's thumbkit
+
+It makes 100 ``Member`` rows (a plain ``models.ImageField``) with real thumbnails in a
+fresh SQLite database and media directory, then times the warm page: a new cohort (as a
+request starts), the rows' query, the one store read (db store) and a template with two
+``{% thumbnail %}`` tags a row (200 lookups). The modes are interleaved render by render,
+so a busy machine slows them alike; it prints the median wall and CPU time per render and
+each mode's difference to "off" (nothing connected). ``--src`` runs the same page against
+another checkout (a thumbkit without metrics has only "off"): compare two runs' "off".
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ROWS = 100
+ROW = (
+    '{% thumbnail p.photo "100x100" crop="center" as t %}<img src="{{ t.url }}" '
+    'width="{{ t.width }}" height="{{ t.height }}">{% endthumbnail %}'
+    '{% thumbnail p.photo "250x250" crop="center" -- class="big" %}'
+)
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--src", default=str(ROOT / "src"), help="the thumbkit to import")
+    parser.add_argument("--renders", type=int, default=300, help="timed renders per mode")
+    parser.add_argument("--modes", default="", help="only these modes (comma-separated)")
+    parser.add_argument(
+        "--calls", action="store_true", help="also count the Python calls of one render"
+    )
+    return parser.parse_args()
+
+
+def setup(src: str) -> None:
+    sys.path[:0] = [src, str(ROOT)]
+    os.environ["THUMBKIT_TEST_MEDIA"] = tempfile.mkdtemp(prefix="thumbkit-metrics-")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", run_syncdb=True, verbosity=0)
+
+
+def build() -> Callable[[], str]:
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+    from django.template import Context, Template
+    from tests import images
+    from tests.testapp.models import Member
+
+    from thumbkit.adapters import peers
+
+    data = images.jpeg((320, 256))
+    names = [default_storage.save(f"profiles/m-{i:03}.jpg", ContentFile(data)) for i in range(ROWS)]
+    Member.objects.bulk_create(Member(name=f"m{i}", photo=n) for i, n in enumerate(names))
+    template = Template("{% load thumbkit %}{% for p in rows %}" + ROW + "{% endfor %}")
+
+    def render() -> str:
+        peers.close_all()  # a new request: a new cohort, no memo
+        return template.render(Context({"rows": Member.objects.order_by("pk")[:ROWS]}))
+
+    html = render()  # cold: the thumbnails are made now
+    assert html.count("<img") == 2 * ROWS, html[:500]
+    return render
+
+
+def modes() -> dict[str, Callable[[], None]]:
+    """How to connect each mode (only "off" when the thumbkit has no metrics)."""
+    try:
+        from thumbkit.lookup import metrics
+    except ImportError:
+        return {"off": lambda: None}
+    found: dict[str, Callable[[], None]] = {
+        "off": lambda: metrics.use([]),
+        "counters": lambda: metrics.use([metrics.counters]),
+    }
+    try:
+        from thumbkit.lookup.exporters import PrometheusSink
+
+        prom = PrometheusSink()
+        found["prometheus"] = lambda: metrics.use([metrics.counters, prom])
+    except ImportError:
+        pass
+    try:
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+        from thumbkit.lookup.exporters import OtelSink
+
+        otel = OtelSink(MeterProvider(metric_readers=[InMemoryMetricReader()]))
+        found["otel"] = lambda: metrics.use([metrics.counters, otel])
+    except ImportError:
+        pass
+    return found
+
+
+def calls(render: Callable[[], str]) -> int:
+    """The function calls one render makes (cProfile's count: the same on every run)."""
+    import cProfile
+    import pstats
+
+    render()
+    profile = cProfile.Profile()
+    profile.runcall(render)
+    return int(pstats.Stats(profile).total_calls)  # type: ignore[attr-defined]
+
+
+def main() -> None:
+    args = arguments()
+    setup(args.src)
+    import thumbkit
+
+    render = build()
+    connect = modes()
+    if args.modes:
+        connect = {name: connect[name] for name in args.modes.split(",") if name in connect}
+    wall: dict[str, list[float]] = {name: [] for name in connect}
+    cpu: dict[str, list[float]] = {name: [] for name in connect}
+    for name in connect:  # one untimed render each: caches and branch predictors warm
+        connect[name]()
+        render()
+    for _ in range(args.renders):
+        for name, use in connect.items():
+            use()
+            started, started_cpu = time.perf_counter(), time.process_time()
+            render()
+            wall[name].append(time.perf_counter() - started)
+            cpu[name].append(time.process_time() - started_cpu)
+    print(f"thumbkit from {Path(thumbkit.__file__).parent}")
+    if args.calls:
+        for name, use in connect.items():
+            use()
+            print(f"  {name:<11} {calls(render):,} Python calls per render (exact)")
+    connect["off"]()
+    print(f"warm page: {ROWS} rows, {2 * ROWS} thumbnails; median of {args.renders} renders")
+    base_wall, base_cpu = statistics.median(wall["off"]), statistics.median(cpu["off"])
+    for name in connect:
+        w, c = statistics.median(wall[name]), statistics.median(cpu[name])
+        print(
+            f"  {name:<11} wall {w * 1e3:7.3f} ms ({w / base_wall:5.3f}x)   "
+            f"cpu {c * 1e3:7.3f} ms ({c / base_cpu:5.3f}x)   "
+            f"{(c - base_cpu) / (2 * ROWS) * 1e6:+.2f} us/thumbnail (cpu)"
+        )
+
+
+if __name__ == "__main__":
+    main()
