@@ -8,8 +8,10 @@ fresh SQLite database and media directory, then times the warm page: a new cohor
 request starts), the rows' query, the one store read (db store) and a template with two
 ``{% thumbnail %}`` tags a row (200 lookups). The modes are interleaved render by render,
 so a busy machine slows them alike; it prints the median wall and CPU time per render and
-each mode's difference to "off" (nothing connected). ``--src`` runs the same page against
-another checkout (a thumbkit without metrics has only "off"): compare two runs' "off".
+each mode's difference to "off" (nothing connected), or to "baseline": with ``--baseline
+main-api.py`` (e.g. ``git show main:src/thumbkit/lookup/api.py > /tmp/api.py``), that file's
+``get_thumbnail`` (the one without the hooks) is swapped in for the tags, in the same process,
+render by render. ``--src`` runs the same page against another checkout.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = 100
@@ -37,6 +40,12 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--src", default=str(ROOT / "src"), help="the thumbkit to import")
     parser.add_argument("--renders", type=int, default=300, help="timed renders per mode")
     parser.add_argument("--modes", default="", help="only these modes (comma-separated)")
+    parser.add_argument(
+        "--baseline",
+        default="",
+        help="another thumbkit/lookup/api.py (e.g. main's, without the hooks): timed as the "
+        "mode 'baseline', its get_thumbnail swapped in for the tags in this same process",
+    )
     parser.add_argument(
         "--calls", action="store_true", help="also count the Python calls of one render"
     )
@@ -77,21 +86,48 @@ def build() -> Callable[[], str]:
     return render
 
 
-def modes() -> dict[str, Callable[[], None]]:
+def baseline(path: str) -> Callable[[], None]:
+    """Load ``path`` as a twin of ``thumbkit.lookup.api`` (same package, so it uses the same
+    modules) and return what makes the template tags call its ``get_thumbnail``."""
+    import importlib.util
+
+    from thumbkit.adapters.tags import thumbnail as tag
+
+    spec = importlib.util.spec_from_file_location("thumbkit.lookup._baseline_api", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return lambda: setattr(tag, "get_thumbnail", module.get_thumbnail)
+
+
+def modes(baseline_api: str) -> dict[str, Callable[[], None]]:
     """How to connect each mode (only "off" when the thumbkit has no metrics)."""
+    from thumbkit.adapters.tags import thumbnail as tag
+
+    own = tag.get_thumbnail
+    found: dict[str, Callable[[], None]] = {}
     try:
         from thumbkit.lookup import metrics
     except ImportError:
-        return {"off": lambda: None}
-    found: dict[str, Callable[[], None]] = {
-        "off": lambda: metrics.use([]),
-        "counters": lambda: metrics.use([metrics.counters]),
-    }
+        return {"off": lambda: setattr(tag, "get_thumbnail", own)}
+    if baseline_api:
+        swap = baseline(baseline_api)
+        found["baseline"] = lambda: (metrics.use([]), swap())
+
+    def use(sinks: list[Any]) -> Callable[[], None]:
+        def connect() -> None:
+            tag.get_thumbnail = own
+            metrics.use(sinks)
+
+        return connect
+
+    found["off"] = use([])
+    found["counters"] = use([metrics.counters])
     try:
         from thumbkit.lookup.exporters import PrometheusSink
 
-        prom = PrometheusSink()
-        found["prometheus"] = lambda: metrics.use([metrics.counters, prom])
+        found["prometheus"] = use([metrics.counters, PrometheusSink()])
     except ImportError:
         pass
     try:
@@ -100,22 +136,26 @@ def modes() -> dict[str, Callable[[], None]]:
 
         from thumbkit.lookup.exporters import OtelSink
 
-        otel = OtelSink(MeterProvider(metric_readers=[InMemoryMetricReader()]))
-        found["otel"] = lambda: metrics.use([metrics.counters, otel])
+        provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+        found["otel"] = use([metrics.counters, OtelSink(provider)])
     except ImportError:
         pass
     return found
 
 
 def calls(render: Callable[[], str]) -> int:
-    """The function calls one render makes (cProfile's count: the same on every run)."""
+    """The function calls one warm render makes (cProfile's count). The first renders after
+    a switch of mode fill caches of their own, so the fewest of three is the steady count."""
     import cProfile
     import pstats
 
     render()
-    profile = cProfile.Profile()
-    profile.runcall(render)
-    return int(pstats.Stats(profile).total_calls)  # type: ignore[attr-defined]
+    counts = []
+    for _ in range(3):
+        profile = cProfile.Profile()
+        profile.runcall(render)
+        counts.append(int(pstats.Stats(profile).total_calls))  # type: ignore[attr-defined]
+    return min(counts)
 
 
 def main() -> None:
@@ -124,7 +164,7 @@ def main() -> None:
     import thumbkit
 
     render = build()
-    connect = modes()
+    connect = modes(args.baseline)
     if args.modes:
         connect = {name: connect[name] for name in args.modes.split(",") if name in connect}
     wall: dict[str, list[float]] = {name: [] for name in connect}
@@ -146,7 +186,8 @@ def main() -> None:
             print(f"  {name:<11} {calls(render):,} Python calls per render (exact)")
     connect["off"]()
     print(f"warm page: {ROWS} rows, {2 * ROWS} thumbnails; median of {args.renders} renders")
-    base_wall, base_cpu = statistics.median(wall["off"]), statistics.median(cpu["off"])
+    base = "baseline" if "baseline" in connect else "off"
+    base_wall, base_cpu = statistics.median(wall[base]), statistics.median(cpu[base])
     for name in connect:
         w, c = statistics.median(wall[name]), statistics.median(cpu[name])
         print(
