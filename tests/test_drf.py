@@ -222,3 +222,26 @@ def test_an_invalid_spec_raises_when_serialized(corpus: bu.Corpus) -> None:
         bu.install(corpus, "profile", 1)
         with pytest.raises(InvalidSpec):
             _ = Broken(Profile.objects.get()).data
+
+
+def test_a_thumbnail_not_made_yet_is_its_strategys_stand_in(corpus: bu.Corpus) -> None:
+    # optimistic: the name the file will have, its size unknown (null), nothing written;
+    # a secure request gets https URLs, and absolute=False keeps them relative.
+    class Later(serializers.ModelSerializer):
+        soon = ThumbnailField(source="photo", specs="77x77 crop")
+        here = ThumbnailField(source="photo", specs="77x77 crop", absolute=False)
+
+        class Meta:
+            model = Profile
+            fields = ["soon", "here"]
+
+    with bu.strict(corpus, STRATEGY="optimistic"):  # any write would raise
+        bu.install(corpus, "profile", 1)
+        request = APIClient().get("/api/profiles/").wsgi_request  # a request to hand over
+        request.META["wsgi.url_scheme"] = "https"
+        data = Later(Profile.objects.get(), context={"request": request}).data
+    soon, here = data["soon"], data["here"]
+    assert soon["url"].startswith("https://testserver/media/thumbs/")
+    assert (soon["width"], soon["height"]) == (None, None)
+    assert here["url"] == "/media/" + soon["url"].removeprefix("https://testserver/media/")
+    assert not (corpus.media / here["url"].removeprefix("/media/")).exists()
