@@ -14,7 +14,8 @@
 
 gives ``"thumbnails": {"small": {"url": ..., "width": 100, "height": 100}, "card": {...}}``
 and, for one spec, the entry itself, with ``srcset`` (``"url 320w, url 640w"``) and
-``placeholder`` (a tiny, low-quality version: LQIP) when asked. A name means what it means to
+``placeholder`` (the source's LQIP kept on every record: dominant colour, ThumbHash and the
+preview's ``data:`` URI, no I/O) when asked. A name means what it means to
 ``get_thumbnail``: a thumbnail declared on the field, a named spec, a geometry string.
 
 One store read for a whole list: when the serializer is the child of the list serializer
@@ -27,9 +28,7 @@ rows loaded together do (``thumbkit.adapters.peers``).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
@@ -37,7 +36,6 @@ from django.db.models import Manager, QuerySet
 
 from .adapters.tags.common import lookup
 from .adapters.tags.picture import variant
-from .conf import on_reset
 from .core.spec import Spec
 from .exceptions import InvalidSpec, SourceError
 from .lookup import api, batch, resolver
@@ -51,8 +49,6 @@ except ImportError as exc:  # pragma: no cover - only without the extra
         "thumbkit.drf needs Django REST framework: pip install 'django-thumbkit[drf]'"
     ) from exc
 
-LQIP_WIDTH = 32  # ``placeholder=True``: this wide, the spec's aspect ratio kept
-LQIP_QUALITY = 30
 _DONE = "_thumbkit_prefetched"  # on a list serializer: the list it read the records of
 
 Result = Thumbnail | Placeholder
@@ -65,8 +61,9 @@ class ThumbnailField(serializers.Field[Any, None, Any, Any]):
     ``specs`` is one name (the entry itself), a list of names (keyed by name) or a dict of
     output key to name, spec or dict of spec options. ``srcset`` is a list of widths: each
     entry gets a ``srcset`` of the spec at those widths (aspect kept, no upscaling unless
-    the spec says so). ``placeholder`` (True, or a width in pixels) adds a ``placeholder``
-    entry: the spec at that width, quality 30, for a blurred preview while the image loads.
+    the spec says so). ``placeholder=True`` adds the record's low-quality placeholder:
+    ``{"color": "#a1b2c3", "thumbhash": ..., "uri": "data:image/png;base64,..."}`` (nulls for
+    a record made before thumbkit kept them, or a stand-in).
     URLs are absolute when the request is in the context (as DRF's own ``ImageField``),
     unless ``absolute=False``, and https on a secure request.
 
@@ -79,7 +76,7 @@ class ThumbnailField(serializers.Field[Any, None, Any, Any]):
         specs: str | Spec | Sequence[str | Spec] | Mapping[str, Any],
         *,
         srcset: Sequence[int] | None = None,
-        placeholder: bool | int = False,
+        placeholder: bool = False,
         absolute: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -88,7 +85,9 @@ class ThumbnailField(serializers.Field[Any, None, Any, Any]):
         self.single = isinstance(specs, str | Spec)
         self.specs = _named(specs)
         self.widths = _widths(srcset)
-        self.placeholder_width = _placeholder_width(placeholder)
+        if not isinstance(placeholder, bool):
+            raise InvalidSpec(f"ThumbnailField placeholder is True or False, got {placeholder!r}.")
+        self.placeholder = placeholder
         self.absolute = absolute
 
     def to_representation(self, value: Any) -> Any:
@@ -105,28 +104,29 @@ class ThumbnailField(serializers.Field[Any, None, Any, Any]):
         return next(iter(entries.values())) if self.single else entries
 
     def _specs_for(self, asked: Any, source: Any) -> list[Spec]:
-        """The spec, then its srcset widths, then its placeholder (as this field asks)."""
+        """The spec, then its srcset widths (as this field asks)."""
         if isinstance(asked, Mapping):
             spec = resolver.declared(asked)
         else:
             spec = resolver.resolve(asked, source)
-        if (self.widths or self.placeholder_width) and not spec.has_geometry:
+        if self.widths and not spec.has_geometry:
             raise InvalidSpec(
-                f"ThumbnailField srcset and placeholder need a spec with a geometry, not "
-                f"{spec.canonical!r}."
+                f"ThumbnailField srcset needs a spec with a geometry, not {spec.canonical!r}."
             )
-        found = [spec, *(variant(spec, width, None) for width in self.widths)]
-        if self.placeholder_width:
-            found.append(lqip(spec, self.placeholder_width))
-        return found
+        return [spec, *(variant(spec, width, None) for width in self.widths)]
 
     def _entry(self, thumbs: list[Result]) -> Entry:
         main, *rest = thumbs
         entry = self._describe(main)
         if self.widths:
-            entry["srcset"] = self._srcset(rest[: len(self.widths)])
-        if self.placeholder_width:
-            entry["placeholder"] = self._describe(rest[-1])
+            entry["srcset"] = self._srcset(rest)
+        if self.placeholder:
+            # Part of the record the store read brought: no query, no storage call.
+            entry["placeholder"] = {
+                "color": main.placeholder_color or None,
+                "thumbhash": main.thumbhash or None,
+                "uri": main.placeholder_uri or None,
+            }
         return entry
 
     def _describe(self, thumb: Result) -> Entry:
@@ -235,20 +235,3 @@ def _widths(value: Sequence[int] | None) -> tuple[int, ...]:
     ):
         raise InvalidSpec(f"ThumbnailField srcset is a list of positive widths, got {value!r}.")
     return tuple(sorted(set(value)))
-
-
-def _placeholder_width(value: bool | int) -> int:
-    if value is True:
-        return LQIP_WIDTH
-    if value is False or value is None:
-        return 0
-    if not isinstance(value, int) or value <= 0:
-        raise InvalidSpec(f"ThumbnailField placeholder is True or a width, got {value!r}.")
-    return value
-
-
-@on_reset
-@functools.lru_cache(maxsize=1024)
-def lqip(spec: Spec, width: int) -> Spec:
-    """``spec`` at ``width`` (aspect kept) and low quality: a placeholder to blur."""
-    return api.get_spec(replace(variant(spec, width, None), quality=LQIP_QUALITY))
