@@ -7,17 +7,19 @@ It makes 100 ``Member`` rows (a plain ``models.ImageField``) with real thumbnail
 fresh SQLite database and media directory, then times the warm page: a new cohort (as a
 request starts), the rows' query, the one store read (db store) and a template with two
 ``{% thumbnail %}`` tags a row (200 lookups). The modes are interleaved render by render,
-so a busy machine slows them alike; it prints the median wall and CPU time per render and
-each mode's difference to "off" (nothing connected), or to "baseline": with ``--baseline
-main-api.py`` (e.g. ``git show main:src/thumbkit/lookup/api.py > /tmp/api.py``), that file's
-``get_thumbnail`` (the one without the hooks) is swapped in for the tags, in the same process,
-render by render. ``--src`` runs the same page against another checkout.
+in a new random order each round, so a busy machine slows them alike; it prints the median
+wall and CPU time per render and each mode's difference to "off" (nothing connected), or
+to "baseline": with ``--baseline main-api.py`` (e.g. ``git show
+main:src/thumbkit/lookup/api.py > /tmp/api.py``), that file's ``get_thumbnail`` (the one
+without the hooks) is swapped in for the tags, in the same process, render by render.
+``--src`` runs the same page against another checkout.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -172,9 +174,12 @@ def main() -> None:
     for name in connect:  # one untimed render each: caches and branch predictors warm
         connect[name]()
         render()
+    order = list(connect)
+    shuffle = random.Random(0).shuffle  # a new order each round: no mode always follows another
     for _ in range(args.renders):
-        for name, use in connect.items():
-            use()
+        shuffle(order)
+        for name in order:
+            connect[name]()
             started, started_cpu = time.perf_counter(), time.process_time()
             render()
             wall[name].append(time.perf_counter() - started)
