@@ -161,7 +161,7 @@ def configure(names: Sequence[str] | None = None) -> list[Sink]:
         try:
             built.append(_exporter(name))
         except (ImportError, ValueError) as exc:
-            logger.warning("thumbkit: metrics %r are off: %s", name, exc)
+            logger.warning("metrics %r are off: %s", name, exc)
     use(built)
     return built
 
