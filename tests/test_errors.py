@@ -139,7 +139,7 @@ def test_an_unknown_spec_name_in_the_tag_raises_with_the_suggestion(fs_media: Me
 def test_an_unknown_option_and_flag_suggest_the_known_ones() -> None:
     with pytest.raises(InvalidSpec) as option:
         get_thumbnail("photos/x.jpg", "100x100", qualty=80)
-    assert "unknown option 'qualty'. Did you mean 'quality'? Options: crop, upscale," in str(
+    assert "unknown option 'qualty'. Did you mean 'quality'? Options: crop, focal, upscale," in str(
         option.value
     )
     with pytest.raises(InvalidSpec) as flag:
