@@ -115,10 +115,20 @@ def assert_image(img: dict[str, Any]) -> None:
         assert img["natural"] == img["file"] == img["attrs"], img
 
 
+SCROLL_JS = """async () => {
+  for (let y = 0; y < document.documentElement.scrollHeight; y += innerHeight / 2) {
+    scrollTo(0, y);
+    await new Promise(done => setTimeout(done, 50));
+  }
+  scrollTo(0, 0);
+}"""
+
+
 def visit(page: Any, url: str, name: str, width: str) -> list[dict[str, Any]]:
     """Open ``url`` and check what every page must pass; returns its images."""
     page.goto(url)
     page.wait_for_load_state("load")
+    page.evaluate(SCROLL_JS)  # as a reader would: lazy images load as they near the viewport
     page.wait_for_function("Array.from(document.images).every(img => img.complete)")
     shown: list[dict[str, Any]] = page.evaluate(IMAGES_JS)
     for img in shown:
