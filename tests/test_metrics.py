@@ -265,7 +265,7 @@ def test_the_metrics_setting_is_checked(monkeypatch: pytest.MonkeyPatch) -> None
     assert check_ids(METRICS=["counters", 3]) == ["thumbkit.E017"]
     assert check_ids(METRICS=5) == ["thumbkit.E009"]
     # A sink whose package is missing (the import machinery finds nothing):
-    monkeypatch.setattr(stats, "_importable", lambda module: module != "prometheus_client")
+    monkeypatch.setattr(stats, "importable", lambda module: module != "prometheus_client")
     with thumbkit_settings(METRICS="prometheus"):
         errors = stats.check_metrics()
     assert [(e.id, e.hint) for e in errors] == [

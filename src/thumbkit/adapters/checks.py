@@ -260,7 +260,7 @@ def _registry(package: str, name: str) -> dict[str, str]:
 
 def _named(key: str, user: dict[str, Any], builtins: dict[str, str], id: str) -> list[CheckMessage]:
     value = user.get(key, DEFAULTS[key])
-    if (key, value) in EXTRAS and not _importable(EXTRAS[key, value][0]):
+    if (key, value) in EXTRAS and not importable(EXTRAS[key, value][0]):
         return []  # reported as a missing extra (E005)
     path = builtins.get(value, value)
     problem = _import_problem(path)
@@ -278,7 +278,7 @@ def _named(key: str, user: dict[str, Any], builtins: dict[str, str], id: str) ->
 def _import_problem(path: str) -> str | None:
     """Why ``path`` (``module.attr``) cannot be used, or None if it can."""
     module, _, attr = path.rpartition(".")
-    if not module or not _importable(module):
+    if not module or not importable(module):
         return f"no module {module or path!r}."
     try:
         imported = importlib.import_module(module)
@@ -290,7 +290,7 @@ def _import_problem(path: str) -> str | None:
 def _extras(user: dict[str, Any]) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
     for (key, value), (module, extra) in EXTRAS.items():
-        if user.get(key, DEFAULTS[key]) == value and not _importable(module):
+        if user.get(key, DEFAULTS[key]) == value and not importable(module):
             errors.append(
                 Error(
                     f"THUMBKIT[{key!r}] = {value!r} needs the {module!r} package.",
@@ -368,7 +368,7 @@ def _strategy(user: dict[str, Any]) -> list[CheckMessage]:
                 id="thumbkit.E008",
             )
         )
-    if value == "deferred" and not (_importable("django.tasks") or _importable("django_tasks")):
+    if value == "deferred" and not (importable("django.tasks") or importable("django_tasks")):
         errors.append(
             Error(
                 "THUMBKIT['STRATEGY'] = 'deferred' needs Django's Tasks framework.",
@@ -403,7 +403,7 @@ def _upload(user: dict[str, Any]) -> list[CheckMessage]:
         return [Error(f"THUMBKIT['UPLOAD'] = {mode!r} is unknown.", hint=hint, id="thumbkit.E012")]
     if mode != "task":
         return []
-    if not (_importable("django.tasks") or _importable("django_tasks")):
+    if not (importable("django.tasks") or importable("django_tasks")):
         return [
             Error(
                 "THUMBKIT['UPLOAD'] = 'task' needs Django's Tasks framework.",
@@ -487,7 +487,7 @@ def step_extras(spec: Any, where: str, obj: Any = None) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
     for step in (*spec.processors, *spec.post_processors):
         module, extra = getattr(step, "thumbkit_requires", (None, None))
-        if module is not None and not _importable(module):
+        if module is not None and not importable(module):
             errors.append(
                 Error(
                     f"{where} uses {type(step).__name__}, which needs the {module!r} package.",
@@ -499,7 +499,8 @@ def step_extras(spec: Any, where: str, obj: Any = None) -> list[CheckMessage]:
     return errors
 
 
-def _importable(module: str) -> bool:
+def importable(module: str) -> bool:
+    """Whether ``module`` can be imported, found without importing it."""
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):

@@ -9,7 +9,6 @@ thumbkit.E005  (shared) a sink's package is not installed: prometheus_client or
 
 from __future__ import annotations
 
-import importlib.util
 import secrets
 import statistics
 import time
@@ -25,6 +24,7 @@ from ..lookup.batch import FAILED_SPEC, VERSION_SPEC
 from ..lookup.metrics import SINK_MODULES, SINKS
 from ..lookup.stores.base import MetadataStore
 from ..lookup.thumbnail import Thumbnail
+from .checks import importable
 
 
 @register("thumbkit")
@@ -43,7 +43,7 @@ def check_metrics(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
                     id="thumbkit.E017",
                 )
             )
-        elif (need := SINK_MODULES.get(name.strip().lower())) and not _importable(need[0]):
+        elif (need := SINK_MODULES.get(name.strip().lower())) and not importable(need[0]):
             module, extra = need
             errors.append(
                 Error(
@@ -53,13 +53,6 @@ def check_metrics(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
                 )
             )
     return errors
-
-
-def _importable(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 @dataclass
