@@ -100,8 +100,15 @@ class Trips:
         return len(self.calls)
 
 
+def index_read(sources: int) -> list[str]:
+    """What the redis store sends to read ``sources`` source indexes (``get_sources``): one
+    script run over their keys, as :func:`parse_commands` names it."""
+    return [f"EVAL {sources}"]
+
+
 def parse_commands(packed: Any) -> list[str]:
-    """The command names in a RESP-encoded request (one command, or a whole pipeline)."""
+    """The command names in a RESP-encoded request (one command, or a whole pipeline). An
+    ``EVAL`` is named with its number of keys (``"EVAL 100"``): what a script read covers."""
     data = packed if isinstance(packed, bytes) else b"".join(bytes(c) for c in packed)
     names: list[str] = []
     pos = 0
@@ -109,12 +116,15 @@ def parse_commands(packed: Any) -> list[str]:
         end = data.index(b"\r\n", pos)
         count = int(data[pos + 1 : end])
         pos = end + 2
-        for index in range(count):
+        parts = []
+        for _ in range(count):
             end = data.index(b"\r\n", pos)
             size = int(data[pos + 1 : end])
-            if index == 0:
-                names.append(data[end + 2 : end + 2 + size].decode().upper())
+            if len(parts) < 3:
+                parts.append(data[end + 2 : end + 2 + size].decode(errors="replace"))
             pos = end + 2 + size + 2
+        name = parts[0].upper()
+        names.append(f"EVAL {parts[2]}" if name == "EVAL" else name)
     return names
 
 

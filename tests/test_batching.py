@@ -28,7 +28,7 @@ from django.urls import reverse
 
 from tests import batching_util as bu
 from tests.batching_util import COUNT_SQL, ROWS_SQL, STORE_SQL, Corpus, queries
-from tests.stores_util import locmem_trips, redis_trips
+from tests.stores_util import index_read, locmem_trips, redis_trips
 from tests.testapp.models import ManifestProfile, Post, Profile, Team
 from thumbkit import prefetch_thumbnails
 from thumbkit.adapters import peers
@@ -95,7 +95,7 @@ class Budget:
         """The page's own queries, then exactly one store read for exactly ``names``."""
         if store:
             self.sql.expect(*page_sql)
-            assert self.redis.calls == [["HGETALL"] * len(bu.source_keys(names))]
+            assert self.redis.calls == [index_read(len(bu.source_keys(names)))]
             return
         self.sql.expect(*page_sql, STORE_SQL)
         assert bu.keys_in(self.sql.sql[-1]) == bu.source_keys(names)
@@ -154,7 +154,7 @@ def test_forum_page(
         assert trips.calls == []
     elif on_redis:
         sql.expect(*page_sql)
-        assert trips.calls == [["HGETALL"] * rows], "one pipeline reading every source's index"
+        assert trips.calls == [index_read(rows)], "one script reading every source's index"
     else:
         sql.expect(*page_sql, STORE_SQL)
         assert bu.keys_in(sql.sql[-1]) == bu.source_keys(names)
@@ -458,7 +458,7 @@ def test_iterator_one_round_trip_per_chunk(
     reads = [bu.keys_in(q) for q in sql.store_reads()]
     if on_redis:
         assert reads == []
-        assert trips.calls == [["HGETALL"] * 10, ["HGETALL"] * 10, ["HGETALL"] * 5]
+        assert trips.calls == [index_read(10), index_read(10), index_read(5)]
         assert per_row == [1] * 10 + [2] * 10 + [3] * 5
     else:
         assert reads == [bu.source_keys(names[i : i + 10]) for i in (0, 10, 20)]

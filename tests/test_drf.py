@@ -23,7 +23,7 @@ from rest_framework.test import APIClient
 from tests import batching_util as bu
 from tests import drf_urls
 from tests.api_support import only_storage
-from tests.stores_util import redis_trips
+from tests.stores_util import index_read, redis_trips
 from tests.testapp.models import Member, Membership, Profile
 from thumbkit.adapters import peers
 from thumbkit.drf import ThumbnailField
@@ -72,7 +72,7 @@ def expect_one_read(q: bu.Queries, trips: Any, names: list[str], *page_sql: str)
     wanted = {n for n in names if n}
     if trips.calls or len(q) == len(page_sql):  # redis: no records query at all
         q.expect(*page_sql)
-        assert trips.calls == [["HGETALL"] * len(wanted)]
+        assert trips.calls == [index_read(len(wanted))]
         return
     q.expect(*page_sql, bu.STORE_SQL)
     assert bu.keys_in(q.sql[-1]) == bu.source_keys(sorted(wanted))

@@ -31,6 +31,7 @@ from tests.stores_util import (
     PG_MARK,
     SlowEngine,
     close_store,
+    index_read,
     need_services,
     redis_trips,
     run_threads,
@@ -426,13 +427,13 @@ def test_a_failed_source_costs_one_query_and_no_lock_per_render_postgres(
 def test_a_failed_source_costs_one_round_trip_and_no_lock_per_render_redis(
     need_redis: None, media: Path, reads: list[str], renders: list[int], redis_prefix: str
 ) -> None:
-    def one_hgetall(trips: Any) -> None:
-        assert trips.calls == [["HGETALL"]]
+    def one_read(trips: Any) -> None:
+        assert trips.calls == [index_read(1)]
 
     with thumbkit_settings(**store_settings("redis", redis_prefix)):
         get_store().get_many(["warm-up"])  # connect outside the count
         try:
-            _budget(media, reads, renders, redis_trips, one_hgetall)
+            _budget(media, reads, renders, redis_trips, one_read)
         finally:
             close_store(get_store())
 
@@ -500,7 +501,7 @@ def test_concurrent_views_of_a_bad_upload_read_it_once_and_never_time_out(
                 # CLIENT SETINFO), which is a handshake, not a store call.
                 handshakes = {"HELLO", "CLIENT", "AUTH", "SELECT"}
                 reads_sent = [c for c in trips.calls if c[0] not in handshakes]
-                assert reads_sent == [["HGETALL"]] * 8
+                assert reads_sent == [index_read(1)] * 8
         finally:
             SlowEngine.delay = 0.3
             close_store(get_store())

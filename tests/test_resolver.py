@@ -366,3 +366,41 @@ def test_a_page_resolves_a_name_once_per_field(
     for avatar in avatars:
         api.get_thumbnail(avatar.avatar, AVATAR_ID)
     assert len(calls) == 3
+
+
+def test_whether_a_field_follows_focal_points_is_decided_once_per_field(
+    media: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A field with no ``focal_point_field`` is never asked for a point (a page pays one dict
+    lookup per thumbnail); any other field with a ``focal_point_of`` is asked on every
+    lookup, so a point written on the row is followed at once."""
+    row = Profile.objects.create(photo=ContentFile(images.jpeg((80, 60)), name="plain.jpg"))
+    asked: list[Any] = []
+    field = Profile._meta.get_field("photo")
+    assert field.focal_point_field is None  # thumbkit's ImageField, keeping no points
+    monkeypatch.setattr(field, "focal_point_of", lambda f: asked.append(f) or None)
+    resolver._answers.clear()
+    centre = parse("60x60 crop=center")
+    for _ in range(3):
+        assert resolver.resolve("60x60", row.photo, {"crop": "center"}) == centre
+    assert asked == []
+
+    class Pointing:  # a third-party field: only the duck-typed reader
+        def __init__(self) -> None:
+            self.point: Any = None
+
+        def focal_point_of(self, file: Any) -> Any:
+            asked.append(file)
+            return self.point
+
+    class File:
+        name = "pointing.jpg"
+        field = Pointing()
+
+    source = File()
+    assert resolver.resolve("60x60", source, {"crop": "center"}) == centre
+    source.field.point = resolver.FocalPoint(0.9, 0.1)
+    moved = resolver.resolve("60x60", source, {"crop": "center"})
+    assert moved.focal == resolver.FocalPoint(0.9, 0.1)
+    assert resolver.resolve("60x60", source) == parse("60x60")  # no crop: not asked
+    assert asked == [source, source]

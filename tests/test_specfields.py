@@ -20,7 +20,7 @@ from tests import images
 from tests.batching_util import keys_in, redis_store, source_keys
 from tests.fields_util import decoded, files, media, records, thumb_files, upload, url_path
 from tests.s3 import Media
-from tests.stores_util import redis_trips
+from tests.stores_util import index_read, redis_trips
 from tests.testapp.models import IKOptimistic, IKProfile
 from thumbkit import register
 from thumbkit.adapters.specfields import ImageFieldSourceGroup, spec_fields
@@ -210,7 +210,7 @@ def test_list_page_on_redis_costs_one_round_trip(
             get_store().get_many(["warm-up"])  # connect outside the count
             with django_assert_num_queries(0), redis_trips() as trips:
                 urls = [row.avatar_thumbnail.url for row in page]
-            assert trips.calls == [["HGETALL"] * len(names)]
+            assert trips.calls == [index_read(len(names))]
             assert len(set(urls)) == count
     finally:
         for key in redis_client.scan_iter(match=f"{redis_prefix}*"):

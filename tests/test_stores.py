@@ -22,12 +22,14 @@ from tests.stores_util import (
     close_store,
     close_thread_resources,
     in_thread,
+    index_read,
     need_services,
     record,
     store_params,
     store_settings,
     trips_for,
 )
+from thumbkit import Thumbnail
 from thumbkit.exceptions import StoreError, StoreUnavailable
 from thumbkit.lookup.stores import MetadataStore, get_store
 from thumbkit.lookup.stores.cache import CacheStore
@@ -143,6 +145,45 @@ def test_get_many_is_one_round_trip_at_any_size(case: Case) -> None:
         assert len(trips) == 1, trips.calls
         if case.kind in {"redis", "cache-redis"}:
             assert trips.calls == [["MGET"]]
+
+
+def test_get_sources_reads_every_index_in_one_round_trip(case: Case) -> None:
+    """A list page's read: every record of every source asked for, none of the others,
+    an absent source left out; one round trip (for redis, one script over the keys)."""
+    wanted = [f"s{i}" for i in range(300)]
+    case.store.set_many(
+        [record(f"{i:032d}", s) for i, s in enumerate(wanted)]
+        + [record(f"{i:031d}x", s, spec="50x50") for i, s in enumerate(wanted[:100])]
+        + [record("f" * 32, "other")]
+    )
+    case.store.get_many([KEY])  # connect first: the handshake is not part of the read
+    with trips_for(case.kind) as trips:
+        found = case.store.get_sources([*wanted, "absent"])
+    assert len(trips) == 1, trips.calls
+    if case.kind == "redis":
+        assert trips.calls == [index_read(len(wanted) + 1)]
+    assert sorted(found) == sorted(wanted)
+    assert [len(found[s]) for s in wanted] == [2] * 100 + [1] * 200
+    assert found["s7"][f"{7:032d}"] == record(f"{7:032d}", "s7")
+    assert case.store.get_sources([]) == {}
+
+
+def test_a_record_read_again_is_the_same_frozen_record_until_it_changes(case: Case) -> None:
+    """Decoded records are reused for an equal stored value (a warm page pays no decode),
+    never for a changed one, and not across a settings change (a record keeps its URL)."""
+    case.store.set_many([record(KEY, width=10)])
+    first = case.store.get_sources(["s1"])["s1"][KEY]
+    assert case.store.get_sources(["s1"])["s1"][KEY] is first
+    assert case.store.get_many([KEY])[KEY] == first
+    case.store.set_many([record(KEY, width=20)])
+    changed = case.store.get_sources(["s1"])["s1"][KEY]
+    assert (first.width, changed.width) == (10, 20)
+    assert case.store.get_many([KEY])[KEY].width == 20
+    with override_settings(MEDIA_URL="/other-media/"):
+        again = case.store.get_sources(["s1"])["s1"][KEY]
+        assert again == changed
+        assert again is not changed
+        assert again.url.startswith("/other-media/")
 
 
 # The redis store writes one pipeline; PostgreSQL one upsert (BEGIN/COMMIT aside).
@@ -360,3 +401,19 @@ def test_cache_store_on_an_unreachable_redis_cache_raises_store_error() -> None:
                 continue
             with pytest.raises(StoreError):
                 call(store)
+
+
+def test_decoded_records_are_bounded() -> None:
+    """The decoded-record memory stays flat on a walk over more records than it keeps."""
+    from thumbkit.lookup import thumbnail
+
+    rows = [
+        tuple(record(f"{i:032d}").to_dict().values()) for i in range(thumbnail._DECODED_MAX + 10)
+    ]
+    built = [Thumbnail.from_row(row) for row in rows]
+    assert len(thumbnail._decoded) <= thumbnail._DECODED_MAX
+    assert Thumbnail.from_row(rows[-1]) is built[-1]  # the latest are kept
+    assert [t.key for t in built] == [f"{i:032d}" for i in range(len(rows))]
+    assert Thumbnail.from_row(list(rows[0])) is not Thumbnail.from_row(
+        list(rows[0])
+    )  # a list: built

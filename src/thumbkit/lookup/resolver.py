@@ -28,7 +28,7 @@ each time: they may read the source.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -43,6 +43,9 @@ from ..exceptions import ConfigurationError, InvalidSpec, did_you_mean
 from . import refs
 from .registry import register
 
+# A cached name: (the source's field, its spec, the field's focal point reader or None).
+_Answer = tuple[Any, Spec, Callable[[Any], FocalPoint | None] | None]
+
 # The attribute of a field object that caches its declared specs: (settings, {name: Spec}).
 _DECLARED_CACHE = "_thumbkit_declared_specs"
 
@@ -54,31 +57,35 @@ def resolve(value: Any, source: Any = None, options: Mapping[str, Any] | None = 
     ImageSpec class (made with ``source=source``) or a generator object with a ``.spec``.
     A centre crop follows the focal point of the source's row (:func:`for_source`).
     """
-    spec = _resolve(value, source, options)
-    if source is None or spec.crop != CENTER or spec.focal is not None:
-        return spec
-    return for_source(spec, source)
-
-
-def _resolve(value: Any, source: Any, options: Mapping[str, Any] | None) -> Spec:
-    if isinstance(value, str):
-        field = None if source is None or isinstance(source, str) else _field_of(source)
-        items = tuple(options.items()) if options else ()
-        slot = (id(field), value, items)
-        try:
-            entry = _answers.get(slot)
-        except TypeError:  # an unhashable option value: resolve without the cache
-            return _resolve_name(value, field, source, options)[0]
-        if entry is not None and entry[0] is field:
-            return entry[1]
+    if not isinstance(value, str):
+        return _for(_resolve_value(value, source, options), source)
+    # A name, once per thumbnail of a list page: one dict lookup answers it, with whether
+    # the spec follows the field's focal points decided once for the field, not per row.
+    field = None if source is None or isinstance(source, str) else _field_of(source)
+    items = tuple(options.items()) if options else ()
+    slot = (id(field), value, items)
+    try:
+        entry = _answers.get(slot)
+    except TypeError:  # an unhashable option value: resolve without the cache
+        return _for(_resolve_name(value, field, source, options)[0], source)
+    if entry is None or entry[0] is not field:
         spec, lasting = _resolve_name(value, field, source, options)
-        if lasting:
-            _remember(slot, field, spec)
-        return spec
+        if not lasting:
+            return _for(spec, source)
+        entry = _remember(slot, field, spec)
+    reader = entry[2]
+    return entry[1] if reader is None else _follow(entry[1], reader(source))
+
+
+def _resolve_value(value: Any, source: Any, options: Mapping[str, Any] | None) -> Spec:
     if isinstance(value, Spec):
         return of_spec(value, options)
     made = value(source=source) if isinstance(value, type) else value
     return of_spec(of_generator(made), options)
+
+
+def _for(spec: Spec, source: Any) -> Spec:
+    return spec if source is None or isinstance(source, str) else for_source(spec, source)
 
 
 def _resolve_name(
@@ -117,10 +124,23 @@ def for_source(spec: Spec, source: Any) -> Spec:
     names no point itself. The point is asked of the source's field by duck typing
     (``field.focal_point_of(file)``, a FocalPoint or None): thumbkit's ImageField reads it
     from a column of the source's row, so it costs no query."""
+    reader = _reader(_field_of(source), spec)
+    return spec if reader is None else _follow(spec, reader(source))
+
+
+def _reader(field: Any, spec: Spec) -> Callable[[Any], FocalPoint | None] | None:
+    """The field's ``focal_point_of`` when ``spec`` would follow it; None when the spec
+    names its own point or does not crop at the centre, or when the field keeps no points
+    (it has no ``focal_point_of``, or its ``focal_point_field`` is None)."""
     if spec.crop != CENTER or spec.focal is not None:
-        return spec
-    reader = getattr(_field_of(source), "focal_point_of", None)
-    point = reader(source) if reader is not None else None
+        return None
+    if getattr(field, "focal_point_field", True) is None:
+        return None
+    reader = getattr(field, "focal_point_of", None)
+    return reader if callable(reader) else None
+
+
+def _follow(spec: Spec, point: FocalPoint | None) -> Spec:
     return spec if point is None else focused(spec, point)
 
 
@@ -146,12 +166,14 @@ def focused(spec: Spec, point: FocalPoint | None) -> Spec:
     return found
 
 
-class _Answers(dict[tuple[int, str, tuple[tuple[str, Any], ...]], tuple[Any, Spec]]):
+class _Answers(dict[tuple[int, str, tuple[tuple[str, Any], ...]], _Answer]):
     """Resolved names by (id of the source's field or of None, name, options): a list page
     asks the same few fields for the same few names on every row, and should pay one dict
     lookup, not the precedence (a plain ImageField, which has no ``thumbnails``, would raise
-    and catch an AttributeError each time). The field is kept in the value, so a reused id
-    never answers for another field. Cleared when settings or the generator registry change.
+    and catch an AttributeError each time). An answer is (the field, its spec, the field's
+    focal point reader when the spec follows it, else None). The field is kept in the
+    answer, so a reused id never answers for another field. Cleared when settings or the
+    generator registry change.
     """
 
     def cache_clear(self) -> None:
@@ -163,10 +185,13 @@ _answers = on_reset(_Answers())
 register.on_change(_answers.clear)
 
 
-def _remember(slot: tuple[int, str, tuple[tuple[str, Any], ...]], field: Any, spec: Spec) -> None:
+def _remember(
+    slot: tuple[int, str, tuple[tuple[str, Any], ...]], field: Any, spec: Spec
+) -> _Answer:
     if len(_answers) >= _ANSWERS_MAX:
         _answers.clear()
-    _answers[slot] = (field, spec)
+    answer = _answers[slot] = (field, spec, _reader(field, spec))
+    return answer
 
 
 def of_spec(spec: str | Spec, options: Mapping[str, Any] | None = None) -> Spec:

@@ -10,10 +10,10 @@ import functools
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import MISSING, asdict, dataclass, replace
 from functools import cached_property
-from typing import Any, ClassVar, Self, overload
+from typing import Any, ClassVar, Self, TypeVar, cast, overload
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.core.files.storage import FileSystemStorage, Storage, storages
@@ -74,6 +74,8 @@ def _stable_url(alias: str, name: str) -> str:
 def _stable_thumbnail_url(alias: str, name: str, key: str) -> str:
     return url_policy().apply(_stable_url(alias, name), key)
 
+
+_T = TypeVar("_T")
 
 AUTO = "auto"
 # A query string that already carries a version or a signature is left as it is.
@@ -249,22 +251,69 @@ class Thumbnail:
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> Thumbnail:
-        """Build from values in field order. Pages build hundreds of these from store rows,
-        so this fills the instance directly instead of running the frozen ``__init__``."""
-        thumb = object.__new__(cls)
-        thumb.__dict__.update(zip(_FIELDS, row, strict=True))
-        return thumb
+        """Build from values in field order. A store's row (a tuple) answers with the record
+        already built from an equal row (:func:`decoded`)."""
+        if cls is Thumbnail and type(row) is tuple:
+            return decoded(row, lambda: _built(cls, row))
+        return _built(cls, row)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Thumbnail:
         """From ``to_dict``'s output; fields added later (the placeholder) may be missing
         from records written before them, and take their defaults."""
-        return cls.from_row([data[name] if name in data else _DEFAULTS[name] for name in _FIELDS])
+        return _built(cls, [data[name] if name in data else _DEFAULTS[name] for name in _FIELDS])
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Thumbnail:
-        # Text, not bytes: json.loads would sniff the bytes' encoding on every record.
-        return cls.from_dict(json.loads(text.decode() if isinstance(text, bytes) else text))
+        """From ``to_json``'s output, or the record already decoded from equal text."""
+        if cls is Thumbnail:
+            return decoded(text, lambda: _from_json(cls, text))
+        return _from_json(cls, text)
+
+
+def _from_json(cls: type[Thumbnail], text: str | bytes) -> Thumbnail:
+    # Text, not bytes: json.loads would sniff the bytes' encoding on every record.
+    return cls.from_dict(json.loads(text.decode() if isinstance(text, bytes) else text))
+
+
+def _built(cls: type[Thumbnail], row: Sequence[Any]) -> Thumbnail:
+    # Pages build hundreds of records from store rows: fill the instance directly instead
+    # of running the frozen dataclass's __init__.
+    thumb = object.__new__(cls)
+    thumb.__dict__.update(zip(_FIELDS, row, strict=True))
+    return thumb
+
+
+class _Decoded(dict[Hashable, Any]):
+    """What stored values decoded to, by the exact value (a JSON text or bytes, a row tuple).
+
+    A warm page reads the same records on every request. A record is frozen, so an equal
+    stored value can answer with the same record: one dict lookup instead of a JSON decode
+    and a build (about 6 µs a record, 12 ms for a 1000-row page of two thumbnails a row).
+    Bounded, so a walk over every record keeps flat memory; cleared when settings change,
+    since a record keeps its URL and its storage once asked.
+    """
+
+    def cache_clear(self) -> None:
+        self.clear()
+
+
+_DECODED_MAX = 4096  # entries: two 1000-row pages of two thumbnails a row
+_decoded = on_reset(_Decoded())
+
+
+def decoded(raw: Hashable, build: Callable[[], _T]) -> _T:
+    """``build()``, or what it returned for an equal ``raw`` before (see :class:`_Decoded`).
+    ``build`` must make an immutable value from ``raw`` alone."""
+    try:
+        return cast(_T, _decoded[raw])
+    except KeyError:
+        pass
+    value = build()
+    if len(_decoded) >= _DECODED_MAX:
+        _decoded.clear()
+    _decoded[raw] = value
+    return value
 
 
 _FIELDS = tuple(Thumbnail.__dataclass_fields__)

@@ -29,8 +29,13 @@ from typing import Any
 from django.core.cache import caches
 
 from ...exceptions import StoreError, StoreUnavailable
-from ..thumbnail import Thumbnail
+from ..thumbnail import Thumbnail, decoded
 from . import locks
+
+
+def _index_records(raw: str) -> dict[str, Thumbnail]:
+    # A source's index is one JSON object of its records, by key.
+    return {key: Thumbnail.from_dict(value) for key, value in json.loads(raw).items()}
 
 
 def _token_of(value: object) -> str | None:
@@ -132,8 +137,9 @@ class CacheStore:
             found = self.cache.get_many(list(names))
         except Exception as exc:
             raise StoreUnavailable(f"Reading the source index failed: {exc}") from exc
+        # A copy of the decoded index: decoded() keeps one value per stored text.
         return {
-            names[name]: {k: Thumbnail.from_dict(v) for k, v in json.loads(raw).items()}
+            names[name]: dict(decoded(raw, functools.partial(_index_records, raw)))
             for name, raw in found.items()
         }
 
