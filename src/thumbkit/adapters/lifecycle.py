@@ -91,7 +91,7 @@ def remember(sender: type[models.Model], instance: models.Model, **kwargs: Any) 
     """``post_init``: remember the file names the row was loaded with."""
     instance.__dict__[INITIAL] = {
         f.attname: _stored_name(instance.__dict__.get(f.attname))
-        for f in peers.source_fields(sender)
+        for f in peers.followed_fields(sender)
     }
 
 

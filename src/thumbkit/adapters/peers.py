@@ -69,6 +69,8 @@ _spec_fields: dict[type[Model], list[Any]] = {}
 def add_image_field_class(cls: type) -> None:
     global _image_fields
     _image_fields = (*_image_fields, cls)
+    followed_fields.cache_clear()
+    batched_fields.cache_clear()
 
 
 def is_image_field(field: object) -> TypeGuard[ImageField]:
@@ -102,13 +104,19 @@ def batched_fields(model: type[Model]) -> tuple[FileField, ...]:
 def source_fields(model: type[Model]) -> list[FileField]:
     """The file fields thumbkit follows on ``model``: its thumbkit ImageFields and the
     fields its ImageSpecFields take their source from (any FileField)."""
+    return list(followed_fields(model))
+
+
+@functools.cache
+def followed_fields(model: type[Model]) -> tuple[FileField, ...]:
+    """:func:`source_fields`, computed once per model: ``post_init`` asks on every row."""
     extra = spec_sources(model)
-    return [
+    return tuple(
         f
         for f in model._meta.concrete_fields
         # a thumbkit ImageField is a FileField too
         if isinstance(f, FileField) and (isinstance(f, _image_fields) or f.attname in extra)
-    ]
+    )
 
 
 def add_spec_field(model: type[Model], field: ImageSpecField) -> None:
@@ -124,6 +132,7 @@ def spec_fields(model: type[Model], source: str | None = None) -> list[ImageSpec
 def add_spec_source(model: type[Model], attname: str) -> None:
     _spec_sources.setdefault(model, set()).add(attname)
     _spec_sources_of.cache_clear()
+    followed_fields.cache_clear()
     batched_fields.cache_clear()
 
 
@@ -272,16 +281,31 @@ def peer_sources(sources: Iterable[Source]) -> list[Source]:
         asked.setdefault(type(instance), set()).add(field.attname)
         if id(instance) not in found:
             fetch(field, instance, collect)
-    return [src for obj in found.values() for src in _loaded_sources(obj, asked)]
+    names: dict[type[Model], list[str]] = {}
+    return [
+        src for obj in found.values() for src in _loaded_sources(obj, _names(obj, asked, names))
+    ]
 
 
-def _loaded_sources(instance: Model, asked: dict[type[Model], set[str]]) -> list[Source]:
+def _names(
+    instance: Model, asked: dict[type[Model], set[str]], known: dict[type[Model], list[str]]
+) -> list[str]:
+    """The attnames read for an instance of its model: its batched fields, then those
+    asked for; worked out once per model for a whole cohort, not per row."""
     model = type(instance)
-    names = [f.attname for f in batched_fields(model)]
-    names += sorted(asked.get(model, set()).difference(names))
+    found = known.get(model)
+    if found is None:
+        found = [f.attname for f in batched_fields(model)]
+        found += sorted(asked.get(model, set()).difference(found))
+        known[model] = found
+    return found
+
+
+def _loaded_sources(instance: Model, names: list[str]) -> list[Source]:
     sources = []
+    loaded = instance.__dict__
     for name in names:
-        if name in instance.__dict__ and (file := getattr(instance, name)):
+        if name in loaded and (file := getattr(instance, name)):
             try:
                 sources.append(coerce(file))
             except SourceError:
