@@ -2,6 +2,7 @@
 
     .venvs/py312-dj61/bin/python benchmarks/profile_hotpath.py                  # db + manifest
     .venvs/py312-dj61/bin/python benchmarks/profile_hotpath.py --configs db --top 30
+    .venvs/py312-dj61/bin/python benchmarks/profile_hotpath.py --configs db --page-rows 100
 
 It builds the list-page benchmark's thumbkit database (``benchmarks/listpage``: 1000 rows,
 two thumbnails a row, every thumbnail made first), then, in one process per configuration:
@@ -62,6 +63,9 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profile-runs", type=int, default=3, help="profiled renders")
     parser.add_argument("--top", type=int, default=25, help="functions listed per profile")
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument(
+        "--page-rows", type=int, default=ROWS, help=f"rows a page shows (at most {ROWS})"
+    )
     parser.add_argument("--keep", action="store_true")
     return parser.parse_args(argv)
 
@@ -246,6 +250,9 @@ def steps(page: Any, template: str) -> dict[str, float | None]:
 def worker_main(job: dict[str, Any]) -> None:
     from benchmarks.listpage.worker import Page, library, settings_for
 
+    global ROWS, THUMBS
+    ROWS = min(job.get("page_rows", ROWS), ROWS)  # this process times a page of that many
+    THUMBS = 2 * ROWS
     env = Env.from_json(json.dumps(job["env"]))
     lib = library("thumbkit")
     config = job["config"]
@@ -323,8 +330,8 @@ def prepare(env: Env, configs: list[str]) -> None:
             print(f"warmed {config}: {out}")
 
 
-def report(results: list[dict[str, Any]], top: int) -> str:
-    out = ["# Warm hot path, 1000 rows (2000 thumbnails)", ""]
+def report(results: list[dict[str, Any]], top: int, rows: int) -> str:
+    out = [f"# Warm hot path, {rows} rows ({2 * rows} thumbnails)", ""]
     out += [
         "| configuration | template | floor ms | page ms | x floor | extra µs/thumb "
         "| floor CPU ms | page CPU ms | CPU x floor | extra CPU µs/thumb "
@@ -388,13 +395,13 @@ def main(argv: list[str] | None = None) -> None:
         prepare(env, configs)
         for config in configs:
             job = {"env": env.__dict__, "config": config, "runs": args.runs}
-            job.update(profile_runs=args.profile_runs, top=args.top)
+            job.update(profile_runs=args.profile_runs, top=args.top, page_rows=args.page_rows)
             results += run_job("benchmarks.profile_hotpath", job)
     finally:
         if not args.keep:
             clean_up(env)
             shutil.rmtree(work, ignore_errors=True)
-    text = report(results, args.top)
+    text = report(results, args.top, min(args.page_rows, ROWS))
     print(text)
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)

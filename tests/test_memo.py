@@ -209,3 +209,26 @@ def test_no_string_slot_is_left_in_the_source() -> None:
     # "@version" is stored data (the version pseudo-record's spec), named once.
     assert strings["@version"] == ["lookup/batch.py"]
     assert strings[ATTRIBUTE] == ["lookup/memo.py"]  # the attribute name is written in one place
+
+
+@pytest.mark.django_db
+def test_a_row_with_a_manifest_answers_from_it_without_the_batch_machinery(
+    fs_media: Media, monkeypatch: pytest.MonkeyPatch, django_assert_num_queries: Any
+) -> None:
+    """A manifest row is its own batch: the first lookup on a freshly loaded row fills the
+    memo from the column and answers, with no store read and no batch step."""
+    from tests.testapp.models import ManifestProfile
+    from thumbkit.lookup import api
+
+    made = ManifestProfile.objects.create(photo=ContentFile(images.jpeg((400, 300)), name="m.jpg"))
+    expected = {name: stored(getattr(made.photo.thumbnails, name)) for name in ("small", "card")}
+    row = ManifestProfile.objects.get(pk=made.pk)
+    monkeypatch.setattr(api, "resolve", None)  # the batch path: not taken
+    with django_assert_num_queries(0):
+        assert stored(get_thumbnail(row.photo, "small")) == expected["small"]
+        assert stored(row.photo.thumbnails.card) == expected["card"]
+    assert memo_of(row.photo).location == coerce(row.photo).location  # complete
+    monkeypatch.undo()
+    # A spec the manifest does not hold is made as before (the lazy strategy).
+    other = stored(get_thumbnail(row.photo, "33x33"))
+    assert (other.width, other.height) == (33, 25)

@@ -59,6 +59,10 @@ def get_thumbnail(source: Any, geometry_or_name: str | Spec, **options: Any) -> 
             return hit
     src = coerce(source)
     known = batch.memo_hit(src, spec)
+    if known is None and not batch.is_complete(src) and batch.read_manifest(src):
+        # The row's manifest column describes the file (each row has its own, so there is
+        # nothing to batch): its records answer without the batch machinery.
+        known = batch.memo_hit(src, spec)
     if known is not None and thumbnail_hit.receivers:
         thumbnail_hit.send(sender=Thumbnail, thumbnails=[known])
     return known or resolve([(src, spec)])[0]

@@ -144,12 +144,12 @@ def _unresolved(sources: Iterable[Source]) -> list[Source]:
     todo: dict[int, Source] = {}
     for src in sources:
         mark = id(src.origin) if src.origin is not None else id(src)
-        if mark not in todo and not is_complete(src) and not _read_manifest(src):
+        if mark not in todo and not is_complete(src) and not read_manifest(src):
             todo[mark] = src
     return list(todo.values())
 
 
-def _read_manifest(src: Source) -> bool:
+def read_manifest(src: Source) -> bool:
     """Fill the memo from the manifest column on the source's own row, if it describes it.
 
     Only a value already on the instance counts: a deferred column would cost a query.
