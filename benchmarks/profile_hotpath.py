@@ -175,6 +175,13 @@ def profile_lines(
     }
 
 
+def rows_load(model: Any) -> float:
+    """µs of CPU per row of ``list()`` over the page's rows (the query included), median of 11."""
+    queryset = model.objects.order_by("pk")[:ROWS]
+    used = [timed(lambda: list(queryset.all()))[1] for _ in range(11)]
+    return round(statistics.median(used) / ROWS * 1e6, 2)
+
+
 def steps(page: Any, template: str) -> dict[str, float | None]:
     """µs per call of each step of a warm lookup, timed alone (no profiler) on one row whose
     file already holds a complete memo, as every row has after the page's one store read
@@ -235,7 +242,12 @@ def steps(page: Any, template: str) -> dict[str, float | None]:
         "Thumbnail.from_row(row)": lambda: Thumbnail.from_row(row),
         "{% thumbnail %} block with one <img>": tag_render,
     }
-    out: dict[str, float | None] = {}
+    out: dict[str, float | None] = {
+        # What loading a row costs, before any lookup: the manifest model's rows carry a JSON
+        # column that Django decodes at load, and every followed model has post_init work.
+        "floor: load a row (per row of a 1000-row list())": rows_load(page.floor),
+        "load a row (per row of a 1000-row list())": rows_load(page.model),
+    }
     for name, fn in cases.items():
         try:
             fn()
