@@ -417,3 +417,14 @@ def test_decoded_records_are_bounded() -> None:
     assert Thumbnail.from_row(list(rows[0])) is not Thumbnail.from_row(
         list(rows[0])
     )  # a list: built
+
+
+def test_records_read_back_from_dicts_in_any_key_order_and_from_older_writers() -> None:
+    whole = record(KEY, width=640).to_dict()
+    shuffled = dict(reversed(list(whole.items())))  # PostgreSQL's jsonb reorders keys
+    assert Thumbnail.from_dict(shuffled) == record(KEY, width=640)
+    older = {k: v for k, v in whole.items() if k not in {"placeholder_color", "thumbhash"}}
+    assert Thumbnail.from_dict(older) == record(KEY, width=640)
+    newer = {**whole, "added_later": 1}  # a field a later release writes: ignored here
+    assert Thumbnail.from_dict(newer) == record(KEY, width=640)
+    assert not hasattr(Thumbnail.from_dict(newer), "added_later")

@@ -261,6 +261,10 @@ class Thumbnail:
     def from_dict(cls, data: dict[str, Any]) -> Thumbnail:
         """From ``to_dict``'s output; fields added later (the placeholder) may be missing
         from records written before them, and take their defaults."""
+        if data.keys() == _FIELD_NAMES:  # every field, nothing else: the usual record
+            thumb = object.__new__(cls)
+            thumb.__dict__.update(data)
+            return thumb
         return _built(cls, [data[name] if name in data else _DEFAULTS[name] for name in _FIELDS])
 
     @classmethod
@@ -317,6 +321,7 @@ def decoded(raw: Hashable, build: Callable[[], _T]) -> _T:
 
 
 _FIELDS = tuple(Thumbnail.__dataclass_fields__)
+_FIELD_NAMES = frozenset(_FIELDS)
 # The fields a stored record may lack (added after the first release), and their values then.
 _DEFAULTS: dict[str, Any] = {
     name: f.default for name, f in Thumbnail.__dataclass_fields__.items() if f.default != MISSING
