@@ -3,11 +3,11 @@
 Batch reads are one ``MGET``; writes are one pipeline of ``SET`` + ``HSET`` (the per-source
 index is a Redis hash of the source's records). ``get_sources``, a list page's one read, is
 one ``EVAL`` of a script that runs ``HGETALL`` on every index and answers in one reply: a
-pipeline of one ``HGETALL`` per row costs the client about five times more CPU, to pack each
-command and parse each reply in Python. Locks are ``SET NX PX`` (in a script that also
-returns the holder, so a dead holder's lock is taken over at once: see
-:mod:`thumbkit.lookup.stores.locks`), released by a compare-and-delete script. No ``KEYS``:
-maintenance walks records with ``SCAN``.
+pipeline of one ``HGETALL`` per row is one round trip too, but redis-py packs each command
+and parses each reply in Python (``benchmarks/redis_read.py`` compares them). Locks are
+``SET NX PX`` (in a script that also returns the holder, so a dead holder's lock is taken
+over at once: see :mod:`thumbkit.lookup.stores.locks`), released by a compare-and-delete
+script. No ``KEYS``: maintenance walks records with ``SCAN``.
 
 Every call is bounded: ``connect_timeout`` and ``socket_timeout`` (0.5 s each by default;
 redis-py's own default is 5 s, too long for a page) cap connecting and each reply, and the
