@@ -428,3 +428,27 @@ def test_records_read_back_from_dicts_in_any_key_order_and_from_older_writers() 
     newer = {**whole, "added_later": 1}  # a field a later release writes: ignored here
     assert Thumbnail.from_dict(newer) == record(KEY, width=640)
     assert not hasattr(Thumbnail.from_dict(newer), "added_later")
+
+
+@pytest.mark.redis
+def test_redis_store_reads_pages_with_decode_responses(
+    need_redis: None, redis_client: Any, redis_prefix: str
+) -> None:
+    """redis-py's ``decode_responses=True`` (str replies, not bytes) reads the same records."""
+    from django.conf import settings
+
+    from tests.batching_util import forget_prefix
+
+    store = RedisStore(url=settings.REDIS_URL, prefix=redis_prefix, decode_responses=True)
+    try:
+        records = [record(f"{i:032d}", f"s{i % 3}") for i in range(9)]
+        store.set_many(records)
+        found = store.get_sources(["s0", "s1", "s2", "absent"])
+        assert {s: sorted(found[s]) for s in found} == {
+            f"s{n}": sorted(r.key for r in records if r.source_key == f"s{n}") for n in range(3)
+        }
+        assert found["s1"][f"{1:032d}"] == records[1]
+        assert store.get_many([records[4].key]) == {records[4].key: records[4]}
+    finally:
+        forget_prefix(redis_client, redis_prefix)
+        store.client.close()
