@@ -247,7 +247,19 @@ def test_a_stored_file_is_not_read_again(media: Media, monkeypatch: pytest.Monke
                 app_label = "testapp"
 
     row = Stored(image="stored/gone.png")  # a committed name: nothing on the storage
-    row.full_clean(validate_unique=False, validate_constraints=False)
+    row.image.storage.location  # noqa: B018  (set up default_storage's wrapped storage)
+    storage = row.image.storage._wrapped  # the media fixture's filesystem or S3 storage
+    asked: list[str] = []
+    for method in ("open", "exists", "size"):
+        real = getattr(storage, method)
+
+        def counted(*args: Any, _name: str = method, _real: Any = real, **kwargs: Any) -> Any:
+            asked.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(storage, method, counted)
+    row.full_clean(validate_unique=False, validate_constraints=False)  # raises if it read
+    assert asked == []  # the validator never touched the storage
 
 
 # -- in English and in French -------------------------------------------------------------
